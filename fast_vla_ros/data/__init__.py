@@ -1,0 +1,1 @@
+"""Episode data sets and the training chunks cut from them."""

