@@ -83,7 +83,7 @@ class JointLimits:
                 raise ValueError(f"JointLimits.{name} must have one value per joint ({n}), got {value.shape}")
             object.__setattr__(self, name, value)
         if np.any(self.lower >= self.upper):
-            bad = [j for j, lo, hi in zip(self.joint_names, self.lower, self.upper) if lo >= hi]
+            bad = [j for j, lo, hi in zip(self.joint_names, self.lower, self.upper, strict=True) if lo >= hi]
             raise ValueError(f"JointLimits: lower must be below upper for joints {bad}")
         if np.any(self.max_velocity <= 0) or np.any(self.max_acceleration <= 0):
             raise ValueError("JointLimits: max_velocity and max_acceleration must be positive")

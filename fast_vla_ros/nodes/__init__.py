@@ -1,0 +1,1 @@
+"""Thin rclpy nodes over the ROS-free layers: message conversion, QoS, parameters, threads."""
