@@ -1,0 +1,143 @@
+"""ROS messages <-> numpy, with the validation that turns bad input into one clear error.
+
+Every function here raises ``InvalidInput`` with a message a user can act on (which joint, which
+encoding, which size) instead of letting a malformed message reach the model or the arm. The nodes
+catch it, log it, publish a diagnostic and keep running with the last good state.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from sensor_msgs.msg import CompressedImage, Image, JointState
+
+from fast_vla_ros.msg import ActionChunk as ActionChunkMsg
+from fast_vla_ros.types import ActionChunk
+
+# Channels of each raw encoding we accept, and where R, G, B sit; everything becomes RGB uint8.
+_RAW_ENCODINGS: dict[str, tuple[int, tuple[int, int, int]]] = {
+    "rgb8": (3, (0, 1, 2)),
+    "bgr8": (3, (2, 1, 0)),
+    "rgba8": (4, (0, 1, 2)),
+    "bgra8": (4, (2, 1, 0)),
+    "mono8": (1, (0, 0, 0)),
+}
+
+
+class InvalidInput(ValueError):
+    """A message that cannot be used as it is; the text says what is wrong with it."""
+
+
+def stamp_to_seconds(stamp: Time) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def seconds_to_stamp(seconds: float) -> Time:
+    sec = int(np.floor(seconds))
+    nanosec = min(int(round((seconds - sec) * 1e9)), 999_999_999)
+    return Time(sec=sec, nanosec=nanosec)
+
+
+def joint_positions(msg: JointState, joint_names: tuple[str, ...]) -> np.ndarray:
+    """Positions of ``joint_names`` in that order, looked up by name in ``msg``.
+
+    Extra joints in the message (another arm, a mobile base) are ignored; missing or non-finite ones
+    are an error, because guessing a joint's position is how arms hit tables.
+    """
+    if len(msg.position) != len(msg.name):
+        raise InvalidInput(f"JointState has {len(msg.name)} names but {len(msg.position)} positions")
+    by_name = dict(zip(msg.name, msg.position, strict=True))
+    missing = [name for name in joint_names if name not in by_name]
+    if missing:
+        raise InvalidInput(f"JointState lacks joints {missing} (it has {list(msg.name)})")
+    positions = np.array([by_name[name] for name in joint_names], dtype=np.float64)
+    bad = [name for name, value in zip(joint_names, positions, strict=True) if not np.isfinite(value)]
+    if bad:
+        raise InvalidInput(f"JointState has non-finite positions for joints {bad}")
+    return positions
+
+
+def image_to_rgb(msg: Image, expected_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """An ``HxWx3`` uint8 RGB copy of a raw ``sensor_msgs/Image``.
+
+    ``expected_shape`` (height, width) guards against a camera reconfigured behind the policy's
+    back: the model was trained on one size and silently resizing would change what it sees.
+    """
+    if msg.encoding not in _RAW_ENCODINGS:
+        raise InvalidInput(f"unsupported image encoding '{msg.encoding}'; use one of {sorted(_RAW_ENCODINGS)}")
+    channels, rgb = _RAW_ENCODINGS[msg.encoding]
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if expected_shape is not None and (height, width) != tuple(expected_shape):
+        raise InvalidInput(f"image is {height}x{width}, expected {expected_shape[0]}x{expected_shape[1]}")
+    if height == 0 or width == 0:
+        raise InvalidInput("image is empty (height or width 0)")
+    if step < width * channels or len(msg.data) < step * height:
+        raise InvalidInput(
+            f"image data too short: {len(msg.data)} bytes for {height} rows of step {step} "
+            f"({width} px x {channels} channels)"
+        )
+    rows = np.frombuffer(bytes(msg.data), dtype=np.uint8, count=step * height).reshape(height, step)
+    pixels = rows[:, : width * channels].reshape(height, width, channels)
+    return np.ascontiguousarray(pixels[:, :, list(rgb)])
+
+
+def compressed_image_to_rgb(msg: CompressedImage, expected_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """An ``HxWx3`` uint8 RGB array from a JPEG or PNG ``sensor_msgs/CompressedImage``."""
+    from PIL import Image as PilImage
+    from PIL import UnidentifiedImageError
+
+    try:
+        with PilImage.open(io.BytesIO(bytes(msg.data))) as image:
+            pixels = np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as error:
+        raise InvalidInput(f"compressed image ('{msg.format}') does not decode: {error}") from error
+    if expected_shape is not None and pixels.shape[:2] != tuple(expected_shape):
+        raise InvalidInput(
+            f"image is {pixels.shape[0]}x{pixels.shape[1]}, expected {expected_shape[0]}x{expected_shape[1]}"
+        )
+    return pixels
+
+
+def rgb_to_image(pixels: np.ndarray, stamp: Time, frame_id: str) -> Image:
+    """A raw rgb8 ``Image``; ``tobytes`` because assigning an array to ``data`` is 100x slower."""
+    msg = Image()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = int(pixels.shape[0]), int(pixels.shape[1])
+    msg.encoding = "rgb8"
+    msg.step = msg.width * 3
+    msg.data = np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()
+    return msg
+
+
+def action_chunk_to_msg(
+    chunk: ActionChunk, tokens: list[int], tokenizer: str, inference_latency: float
+) -> ActionChunkMsg:
+    msg = ActionChunkMsg()
+    msg.header.stamp = seconds_to_stamp(chunk.t0)
+    msg.joint_names = list(chunk.joint_names)
+    msg.dt = float(chunk.dt)
+    msg.horizon = chunk.horizon
+    msg.positions = chunk.actions.ravel().tolist()
+    msg.tokens = [int(t) for t in tokens]
+    msg.tokenizer = tokenizer
+    msg.inference_latency = float(inference_latency)
+    return msg
+
+
+def msg_to_action_chunk(msg: ActionChunkMsg) -> ActionChunk:
+    """The chunk a message carries; shape and dt checked, values left to the safety filter."""
+    joints = len(msg.joint_names)
+    if joints == 0 or msg.horizon == 0:
+        raise InvalidInput("action chunk is empty (no joint names or horizon 0)")
+    if len(msg.positions) != msg.horizon * joints:
+        raise InvalidInput(
+            f"action chunk has {len(msg.positions)} positions, expected horizon {msg.horizon} x {joints} joints"
+        )
+    if not (np.isfinite(msg.dt) and msg.dt > 0):
+        raise InvalidInput(f"action chunk dt must be positive, got {msg.dt}")
+    actions = np.asarray(msg.positions, dtype=np.float64).reshape(msg.horizon, joints)
+    return ActionChunk(actions=actions, t0=stamp_to_seconds(msg.header.stamp), dt=msg.dt,
+                       joint_names=tuple(msg.joint_names))
