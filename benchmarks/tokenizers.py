@@ -1,0 +1,166 @@
+"""Benchmark of the action tokenizers: binning (RT-2 / OpenVLA) against FAST, on two datasets.
+
+    python benchmarks/tokenizers.py [--json out/tokenizers.json] [--check]
+
+Datasets (normalized per dimension to [-1, 1] by a QuantileNormalizer fitted on the training split):
+  smooth50hz  7-D, 50-step chunks at 50 Hz from the minimum-jerk reaching generator
+              (fast_vla_ros.data.minimum_jerk); the simulator's expert chunks will replace it.
+  bridge      ../shared/data/bridge_v1_sample.npz: real WidowX end-effector deltas, 10 steps x 7 at 5 Hz.
+Tokenizers are fitted on the training split and measured on the held-out split. Errors are in
+normalized units. ``--check`` exits with 1 when FAST misses the floors on smooth50hz.
+"""
+
+import sys
+from pathlib import Path
+
+# This file shares its name with the Hugging Face ``tokenizers`` package: run as a script, its folder
+# would come first on sys.path and shadow the library.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from fast_vla_ros.data.minimum_jerk import reaching_chunks  # noqa: E402
+from fast_vla_ros.tokenizers import BinningTokenizer, FastTokenizer, QuantileNormalizer  # noqa: E402
+from fast_vla_ros.tokenizers.evaluation import format_table, reconstruct  # noqa: E402
+
+BRIDGE_FILE = _HERE.parent.parent / "shared" / "data" / "bridge_v1_sample.npz"
+THROUGHPUT_BATCH = 256
+LATENCY_CALLS = 1000
+# The floors the issue sets for FAST on smooth50hz at scale 10.
+FLOORS = {"tokens_mean": 60.0, "rmse": 0.03, "decode_p99_ms": 1.0}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    train: np.ndarray  # [N, H, D], normalized
+    test: np.ndarray
+
+
+def _normalized(train: np.ndarray, test: np.ndarray) -> Dataset:
+    normalizer = QuantileNormalizer.fit(train)
+    return Dataset(normalizer.normalize(train), normalizer.normalize(test))
+
+
+def smooth50hz(n_train: int = 2000, n_test: int = 500) -> Dataset:
+    """Stand-in until the simulator's scripted expert records chunks; swap this function then."""
+    return _normalized(reaching_chunks(n_train, seed=0), reaching_chunks(n_test, seed=1))
+
+
+def bridge(path: Path = BRIDGE_FILE) -> Dataset:
+    """Each 10-step episode is one chunk: split as the file splits it (25 train, 25 validation)."""
+    data = np.load(path)
+    return _normalized(data["train_actions"].astype(np.float64), data["val_actions"].astype(np.float64))
+
+
+DATASETS: dict[str, Callable[[], Dataset]] = {"smooth50hz": smooth50hz, "bridge": bridge}
+TOKENIZERS = {"binning": BinningTokenizer, "fast": FastTokenizer}
+
+
+def _batch_of(chunks: np.ndarray, size: int) -> np.ndarray:
+    return np.resize(chunks, (size, *chunks.shape[1:]))
+
+
+def _per_second(function: Callable[[], object], items: int, min_seconds: float = 0.5) -> float:
+    function()  # warm caches and lazy initialisation
+    calls, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < min_seconds or calls < 3:
+        function()
+        calls += 1
+    return items * calls / elapsed
+
+
+def measure(kind: str, dataset: Dataset) -> dict[str, float]:
+    start = time.perf_counter()
+    tokenizer = TOKENIZERS[kind].fit(dataset.train)
+    fit_s = time.perf_counter() - start
+    stats = reconstruct(tokenizer, dataset.test).stats
+    horizon, action_dim = dataset.test.shape[1:]
+    batch = _batch_of(dataset.test, THROUGHPUT_BATCH)
+    batch_tokens = tokenizer.encode(batch)
+    single = [tokenizer.encode(dataset.test[i : i + 1]) for i in range(min(len(dataset.test), 64))]
+    latencies = np.empty(LATENCY_CALLS)
+    for i in range(LATENCY_CALLS):
+        tokens = single[i % len(single)]
+        start = time.perf_counter()
+        tokenizer.decode(tokens, horizon, action_dim)
+        latencies[i] = time.perf_counter() - start
+    return {
+        "tokens_mean": stats.tokens_mean,
+        "tokens_p99": stats.tokens_p99,
+        "rmse": stats.rmse,
+        "max_abs": stats.max_abs,
+        "encode_chunks_per_s": _per_second(lambda: tokenizer.encode(batch), THROUGHPUT_BATCH),
+        "decode_chunks_per_s": _per_second(
+            lambda: tokenizer.decode(batch_tokens, horizon, action_dim), THROUGHPUT_BATCH
+        ),
+        "decode_p99_ms": float(np.percentile(latencies, 99) * 1e3),
+        # Printed, not written to JSON (its schema is fixed):
+        "decode_p50_ms": float(np.percentile(latencies, 50) * 1e3),
+        "fit_s": fit_s,
+    }
+
+
+JSON_KEYS = (
+    "tokens_mean",
+    "tokens_p99",
+    "rmse",
+    "max_abs",
+    "encode_chunks_per_s",
+    "decode_chunks_per_s",
+    "decode_p99_ms",
+)
+
+
+def floor_failures(results: dict[str, dict[str, dict[str, float]]]) -> list[str]:
+    fast = results["smooth50hz"]["fast"]
+    return [f"{key} = {fast[key]:.4g} > {limit}" for key, limit in FLOORS.items() if fast[key] > limit]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, help="write the results to this file")
+    parser.add_argument("--check", action="store_true", help="exit 1 if FAST misses a floor on smooth50hz")
+    args = parser.parse_args(argv)
+
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    rows = []
+    for name, load in DATASETS.items():
+        dataset = load()
+        results[name] = {kind: measure(kind, dataset) for kind in TOKENIZERS}
+        binning_tokens = results[name]["binning"]["tokens_mean"]
+        for kind, r in results[name].items():
+            rows.append([
+                name, kind, f"{len(dataset.train)}/{len(dataset.test)}", r["tokens_mean"], r["tokens_p99"],
+                f"{binning_tokens / r['tokens_mean']:.2f}x", r["rmse"], r["max_abs"], f"{r['fit_s']:.3f}",
+                f"{r['encode_chunks_per_s']:.0f}", f"{r['decode_chunks_per_s']:.0f}",
+                f"{r['decode_p50_ms']:.3f}", f"{r['decode_p99_ms']:.3f}",
+            ])  # fmt: skip
+    header = [
+        "dataset", "tokenizer", "train/test", "tok mean", "tok p99", "vs binning", "rmse", "max abs", "fit s",
+        "enc chunk/s", "dec chunk/s", "dec p50 ms", "dec p99 ms",
+    ]  # fmt: skip
+    print(f"tokenizer benchmark ({os.cpu_count()} CPUs; batch {THROUGHPUT_BATCH} for throughput, "
+          f"{LATENCY_CALLS} single-chunk decodes for latency; errors in normalized units)")  # fmt: skip
+    print(format_table(header, rows))
+    failures = floor_failures(results)
+    print("floors (smooth50hz, fast):", "all met" if not failures else "MISSED: " + "; ".join(failures))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        document = {
+            name: {kind: {key: r[key] for key in JSON_KEYS} for kind, r in per.items()} for name, per in results.items()
+        }
+        args.json.write_text(json.dumps(document, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 1 if args.check and failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
