@@ -79,7 +79,10 @@ def format_table(header: list[str], rows: list[list[object]]) -> str:
     """A plain fixed-width text table: readable in a terminal and in a CI log."""
     cells = [[_cell(value) for value in row] for row in [header, *rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = ["  ".join(value.rjust(width) for value, width in zip(row, widths, strict=True)) for row in cells]
+    lines = [
+        "  ".join(_align(value, width, i) for i, (value, width) in enumerate(zip(row, widths, strict=True)))
+        for row in cells
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 
@@ -88,3 +91,8 @@ def _cell(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
     return str(value)
+
+
+def _align(value: str, width: int, column: int) -> str:
+    """Names in the first column read left to right; numbers line up on the right."""
+    return value.ljust(width) if column == 0 else value.rjust(width)
