@@ -1,0 +1,1 @@
+"""MuJoCo arm simulator: arm model, task scenes with instructions, scripted expert, episode recording."""
