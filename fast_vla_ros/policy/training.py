@@ -1,0 +1,319 @@
+"""Training a policy: next-token cross-entropy on the action suffix only, AdamW, resumable checkpoints.
+
+Data is any re-iterable source of ``(Observation, targets)`` pairs, ``targets`` being the absolute
+joint targets ``[H, D]`` for the ``H`` control steps starting at the observation (the simulator's chunk
+reader yields exactly this). Images, state and instruction go through the same preprocessing code as
+inference, so training and ``VLAPolicy.predict`` cannot disagree on the prompt or the pixels.
+
+The loss covers the action tokens, the end-of-action marker and EOS (the pi0-FAST postfix): without the
+marker in the loss a variable-length tokenizer such as FAST would never learn where a chunk ends. Only
+those positions go through the output projection, which matters for a 257k-id PaliGemma vocabulary.
+
+A checkpoint written during training holds the optimizer moments in ``training_state.safetensors`` and
+the step, schedule and loss history in ``training_state.json``; ``train`` continues from them when it
+finds them. The data stream restarts on resume (with a seed derived from the step), the rest is exact.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from fast_vla_ros.policy.action_space import ActionSpace
+from fast_vla_ros.policy.checkpoint import PolicyParts, load_checkpoint, save_checkpoint
+from fast_vla_ros.policy.config import TINY, ModelSize, PolicyConfig
+from fast_vla_ros.policy.images import stack_cameras, to_pixels
+from fast_vla_ros.policy.model import build_model, image_size, image_tokens_per_camera
+from fast_vla_ros.policy.prompt import encode_prefix, encode_suffix
+from fast_vla_ros.policy.vocabulary import PromptVocabulary
+from fast_vla_ros.types import Observation
+
+TrainingSample = tuple[Observation, np.ndarray]
+STATE_TENSORS_FILE = "training_state.safetensors"
+STATE_FILE = "training_state.json"
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    steps: int = 3000
+    batch_size: int = 32
+    learning_rate: float = 5e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    min_learning_rate_ratio: float = 0.1  # cosine decay ends at this fraction of the peak
+    grad_clip: float = 1.0
+    validate_every: int = 250
+    validation_batches: int = 8
+    checkpoint_every: int = 500
+    shuffle_buffer: int = 1024
+    seed: int = 0
+
+    def learning_rate_at(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return self.learning_rate * (step + 1) / self.warmup_steps
+        progress = min(1.0, (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps))
+        cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+        return self.learning_rate * (self.min_learning_rate_ratio + (1 - self.min_learning_rate_ratio) * cosine)
+
+
+@dataclass
+class TrainingHistory:
+    step: int = 0
+    train_loss: list[tuple[int, float]] = field(default_factory=list)  # (step, mean loss since the last entry)
+    validation_loss: list[tuple[int, float]] = field(default_factory=list)
+
+
+def new_policy_parts(
+    samples: Iterable[TrainingSample],
+    tokenizer_class: type,
+    config: PolicyConfig,
+    dt: float,
+    size: ModelSize = TINY,
+    convention: str = "absolute",
+    absolute_joints: tuple[str, ...] = (),
+    seed: int = 0,
+) -> PolicyParts:
+    """Fit normalization, the action tokenizer and the text vocabulary on the training split; a fresh model."""
+    states, targets, instructions, joint_names = [], [], set(), None
+    for observation, chunk in samples:
+        if joint_names is None:
+            joint_names = observation.joint_names
+        states.append(np.asarray(observation.state, dtype=np.float64))
+        targets.append(np.asarray(chunk, dtype=np.float64)[: config.horizon])
+        instructions.add(observation.instruction)
+    if joint_names is None:
+        raise ValueError("no training samples")
+    space = ActionSpace.fit(np.stack(states), np.stack(targets), joint_names, dt, convention, absolute_joints)
+    normalized = np.stack([space.normalize_targets(t, s) for t, s in zip(targets, states, strict=True)])
+    action_tokenizer = tokenizer_class.fit(normalized)
+    vocab = PromptVocabulary.build(sorted(instructions), action_tokenizer.vocab_size, config.state_bins)
+    return PolicyParts(build_model(vocab, size, seed), vocab, action_tokenizer, space, config)
+
+
+@dataclass(frozen=True)
+class Batch:
+    input_ids: torch.Tensor  # [B, L], right-padded
+    token_type_ids: torch.Tensor  # 0 prefix (bidirectional), 1 suffix (causal) and padding
+    attention_mask: torch.Tensor
+    labels: torch.Tensor  # suffix ids where the loss applies, IGNORE elsewhere
+    pixel_values: torch.Tensor  # [B * cameras, 3, S, S]
+
+    def to(self, device: torch.device) -> Batch:
+        return Batch(
+            *(
+                getattr(self, f).to(device)
+                for f in ("input_ids", "token_type_ids", "attention_mask", "labels", "pixel_values")
+            )
+        )
+
+
+def collate(parts: PolicyParts, samples: list[TrainingSample]) -> Batch:
+    """Samples -> one padded batch of prefix + suffix sequences, through the inference preprocessing."""
+    space, vocab, config = parts.action_space, parts.vocab, parts.config
+    states = [space.state_from(o.joint_names, o.state) for o, _ in samples]
+    chunks = np.stack(
+        [space.normalize_targets(np.asarray(t)[: config.horizon], s) for (_, t), s in zip(samples, states, strict=True)]
+    )
+    action_tokens = parts.action_tokenizer.encode(chunks)
+    image_tokens = image_tokens_per_camera(parts.model.config) * len(config.cameras)
+    sequences = []
+    for (observation, _), state, tokens in zip(samples, states, action_tokens, strict=True):
+        prefix = encode_prefix(
+            vocab,
+            observation.instruction,
+            space.normalize_state(state),
+            image_tokens,
+            config.state_bins,
+            config.max_prompt_tokens,
+        ).ids
+        suffix = encode_suffix(vocab, tokens)
+        sequences.append((prefix, suffix))
+    length = max(len(p) + len(s) for p, s in sequences)
+    shape = (len(samples), length)
+    input_ids = torch.full(shape, vocab.pad_id, dtype=torch.long)
+    token_type_ids = torch.ones(shape, dtype=torch.long)
+    attention_mask = torch.zeros(shape, dtype=torch.long)
+    labels = torch.full(shape, IGNORE, dtype=torch.long)
+    for row, (prefix, suffix) in enumerate(sequences):
+        n, m = len(prefix), len(suffix)
+        input_ids[row, : n + m] = torch.tensor(prefix + suffix)
+        token_type_ids[row, :n] = 0
+        attention_mask[row, : n + m] = 1
+        labels[row, n : n + m] = torch.tensor(suffix)
+    frames = [frame for observation, _ in samples for frame in stack_cameras(observation.images, config.cameras)]
+    pixels = to_pixels(frames, image_size(parts.model.config))
+    return Batch(input_ids, token_type_ids, attention_mask, labels, pixels)
+
+
+def action_loss(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
+    """Mean cross-entropy of the suffix tokens, each predicted from the position before it."""
+    hidden = model.model(
+        input_ids=batch.input_ids,
+        pixel_values=batch.pixel_values,
+        token_type_ids=batch.token_type_ids,
+        attention_mask=batch.attention_mask,
+        use_cache=False,
+    ).last_hidden_state
+    targets = batch.labels[:, 1:]
+    selected = targets != IGNORE
+    logits = model.lm_head(hidden[:, :-1][selected])
+    return F.cross_entropy(logits.float(), targets[selected])
+
+
+def _stream(data: Iterable[TrainingSample], buffer_size: int, rng: random.Random) -> Iterator[TrainingSample]:
+    """Endless, shuffle-buffered pass over a re-iterable data source (consecutive chunks are correlated)."""
+    buffer: list[TrainingSample] = []
+    while True:
+        produced = False
+        for sample in data:
+            produced = True
+            if len(buffer) < buffer_size:
+                buffer.append(sample)
+                continue
+            index = rng.randrange(buffer_size)
+            yield buffer[index]
+            buffer[index] = sample
+        if not produced:
+            raise ValueError("the training data yielded no samples")
+        rng.shuffle(buffer)
+        yield from buffer
+        buffer = []
+
+
+def _batches(parts: PolicyParts, samples: Iterator[TrainingSample], size: int) -> Iterator[Batch]:
+    while True:
+        group = [sample for _, sample in zip(range(size), samples, strict=False)]
+        if not group:
+            return
+        yield collate(parts, group)
+
+
+@torch.no_grad()
+def validation_loss(parts: PolicyParts, data: Iterable[TrainingSample], batch_size: int, max_batches: int) -> float:
+    """Token-weighted mean suffix loss over up to ``max_batches`` batches of ``data``, in order."""
+    device = next(parts.model.parameters()).device
+    was_training = parts.model.training
+    parts.model.eval()
+    total, count = 0.0, 0
+    for batch, _ in zip(_batches(parts, iter(data), batch_size), range(max_batches), strict=False):
+        batch = batch.to(device)
+        tokens = int((batch.labels[:, 1:] != IGNORE).sum())
+        total += float(action_loss(parts.model, batch)) * tokens
+        count += tokens
+    parts.model.train(was_training)
+    if count == 0:
+        raise ValueError("the validation data yielded no samples")
+    return total / count
+
+
+def _save(
+    parts: PolicyParts,
+    out_dir: Path,
+    optimizer: torch.optim.Optimizer,
+    history: TrainingHistory,
+    config: TrainingConfig,
+) -> None:
+    state = optimizer.state_dict()
+    tensors = {
+        f"state.{index}.{key}": value.detach().cpu().contiguous()
+        for index, moments in state["state"].items()
+        for key, value in moments.items()
+    }
+
+    def write_training_state(directory: Path) -> None:
+        save_file(tensors, str(directory / STATE_TENSORS_FILE))
+        document = {
+            "history": asdict(history),
+            "training_config": asdict(config),
+            "param_groups": state["param_groups"],
+        }
+        (directory / STATE_FILE).write_text(json.dumps(document, indent=2) + "\n")
+
+    save_checkpoint(parts, out_dir, write_training_state)
+
+
+def _restore(out_dir: Path, optimizer: torch.optim.Optimizer) -> TrainingHistory:
+    document = json.loads((out_dir / STATE_FILE).read_text())
+    tensors = load_file(str(out_dir / STATE_TENSORS_FILE))
+    moments: dict[int, dict[str, torch.Tensor]] = {}
+    for name, value in tensors.items():
+        _, index, key = name.split(".", 2)
+        moments.setdefault(int(index), {})[key] = value
+    optimizer.load_state_dict({"state": moments, "param_groups": document["param_groups"]})
+    history = document["history"]
+    return TrainingHistory(
+        history["step"], [tuple(x) for x in history["train_loss"]], [tuple(x) for x in history["validation_loss"]]
+    )
+
+
+def has_training_state(out_dir: str | Path) -> bool:
+    return (Path(out_dir) / STATE_FILE).is_file() and (Path(out_dir) / STATE_TENSORS_FILE).is_file()
+
+
+def train(
+    train_data: Iterable[TrainingSample],
+    out_dir: str | Path,
+    config: TrainingConfig,
+    parts: PolicyParts | None = None,
+    validation_data: Iterable[TrainingSample] | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> tuple[PolicyParts, TrainingHistory]:
+    """Train until ``config.steps``, resuming from ``out_dir`` when it holds a training checkpoint.
+
+    ``parts`` (from ``new_policy_parts``) is required for a fresh start and ignored on resume: the
+    checkpoint's model, tokenizer and statistics must stay together with its optimizer state.
+    """
+    out_dir = Path(out_dir)
+    resuming = has_training_state(out_dir)
+    if resuming:
+        parts = load_checkpoint(out_dir)
+    elif parts is None:
+        raise ValueError(f"{out_dir} holds no training checkpoint to resume; pass new policy parts to start")
+    device = torch.device(device)
+    model = parts.model.to(device=device, dtype=torch.float32).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    history = _restore(out_dir, optimizer) if resuming else TrainingHistory()
+    batches = _batches(
+        parts, _stream(train_data, config.shuffle_buffer, random.Random(config.seed + history.step)), config.batch_size
+    )
+    running, running_steps = 0.0, 0
+    with tqdm(total=config.steps, initial=history.step, desc="train", unit="step", disable=not progress) as bar:
+        while history.step < config.steps:
+            for group in optimizer.param_groups:
+                group["lr"] = config.learning_rate_at(history.step)
+            loss = action_loss(model, next(batches).to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            history.step += 1
+            running += float(loss)
+            running_steps += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(loss):.3f}")
+            at_end = history.step == config.steps
+            if history.step % config.validate_every == 0 or at_end:
+                history.train_loss.append((history.step, running / running_steps))
+                running, running_steps = 0.0, 0
+                message = f"step {history.step}: train loss {history.train_loss[-1][1]:.4f}"
+                if validation_data is not None:
+                    value = validation_loss(parts, validation_data, config.batch_size, config.validation_batches)
+                    history.validation_loss.append((history.step, value))
+                    message += f", validation loss {value:.4f}"
+                bar.write(message)
+            if history.step % config.checkpoint_every == 0 or at_end:
+                _save(parts, out_dir, optimizer, history, config)
+    model.eval()
+    return parts, history
