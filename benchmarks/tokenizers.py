@@ -34,6 +34,7 @@ from fast_vla_ros.tokenizers.evaluation import format_table, reconstruct  # noqa
 BRIDGE_FILE = _HERE.parent.parent / "shared" / "data" / "bridge_v1_sample.npz"
 THROUGHPUT_BATCH = 256
 LATENCY_CALLS = 1000
+THROUGHPUT_SECONDS = 0.5  # per measurement: long enough to average over scheduler noise
 # The floors the issue sets for FAST on smooth50hz at scale 10.
 FLOORS = {"tokens_mean": 60.0, "rmse": 0.03, "decode_p99_ms": 1.0}
 
@@ -68,10 +69,10 @@ def _batch_of(chunks: np.ndarray, size: int) -> np.ndarray:
     return np.resize(chunks, (size, *chunks.shape[1:]))
 
 
-def _per_second(function: Callable[[], object], items: int, min_seconds: float = 0.5) -> float:
+def _per_second(function: Callable[[], object], items: int) -> float:
     function()  # warm caches and lazy initialisation
     calls, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < min_seconds or calls < 3:
+    while (elapsed := time.perf_counter() - start) < THROUGHPUT_SECONDS or calls < 3:
         function()
         calls += 1
     return items * calls / elapsed
