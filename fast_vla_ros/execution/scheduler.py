@@ -1,0 +1,268 @@
+"""The chunk executor: action chunks and joint states in, one safe command per control tick out.
+
+The caller owns the clock: every method that depends on time takes ``now`` (seconds, the clock the
+chunks' ``t0`` and the joint states' stamps use), so the same code runs in a ROS timer, in a simulation
+and in tests without sleeping. Not thread-safe: a node calls it from one mutually exclusive callback group.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+from fast_vla_ros.execution.blending import SeamBlender, make_blender
+from fast_vla_ros.execution.config import ExecutionConfig
+from fast_vla_ros.execution.interpolation import ChunkTrack
+from fast_vla_ros.execution.joint_order import JointNameError, JointOrder
+from fast_vla_ros.execution.outputs import (
+    FollowJointTrajectoryGoal,
+    JointTrajectory,
+    follow_joint_trajectory_goal,
+    joint_trajectory,
+)
+from fast_vla_ros.execution.safety import Intervention, MotionState, SafetyFilter
+from fast_vla_ros.execution.status import ACCEPTED, Command, HoldReason, RejectReason, Status, Verdict
+from fast_vla_ros.execution.watchdog import Watchdog
+from fast_vla_ros.types import ActionChunk, JointLimits
+
+
+def _rejected(reason: RejectReason, message: str) -> Verdict:
+    return Verdict(False, reason, message)
+
+
+class ChunkScheduler:
+    """Latency-compensated seam blending, safety filter, watchdog and e-stop for one arm.
+
+    Starts disarmed; :meth:`arm` needs a fresh joint state, which becomes the first held position, so
+    arming never moves the arm. While armed every tick commands a position: the blended chunk target
+    filtered to the limits, or, when a :class:`HoldReason` applies, a stop at the acceleration limit
+    followed by standing still.
+    """
+
+    def __init__(self, limits: JointLimits, config: ExecutionConfig | None = None) -> None:
+        self.config = config or ExecutionConfig()
+        self.limits = limits
+        self._order = JointOrder(limits.joint_names)
+        self._filter = SafetyFilter(limits, self.config.safety, self.config.scheduler.control_period)
+        self._watchdog = Watchdog(self.config.watchdog)
+        self._blender: SeamBlender = make_blender(self.config.scheduler)
+        self._joint_state: np.ndarray | None = None
+        self._joint_state_stamp: float | None = None
+        self._armed = False
+        self._estopped = False
+        self._state: MotionState | None = None
+        self._holding = True
+        self._hold_reason: HoldReason | None = None
+        self._last_tick = 0.0
+        self._newest_observation: float | None = None
+        self._counts: Counter[str] = Counter()
+
+    @property
+    def joint_names(self) -> tuple[str, ...]:
+        return self.limits.joint_names
+
+    @property
+    def armed(self) -> bool:
+        return self._armed
+
+    @property
+    def estopped(self) -> bool:
+        return self._estopped
+
+    # -- inputs ---------------------------------------------------------------------------------------
+
+    def update_joint_state(self, names: Sequence[str], positions: Sequence[float], stamp: float) -> Verdict:
+        """Measured positions by joint name (other joints may be present); ``stamp`` feeds the watchdog."""
+        try:
+            values = np.asarray(positions, dtype=np.float64)[self._order.select(list(names))]
+        except JointNameError as error:
+            return self._reject("joint_state", RejectReason.JOINT_NAMES, str(error))
+        if not (np.all(np.isfinite(values)) and math.isfinite(stamp)):
+            return self._reject("joint_state", RejectReason.NON_FINITE, "joint state has NaN/Inf position or stamp")
+        self._joint_state, self._joint_state_stamp = values, float(stamp)
+        return ACCEPTED
+
+    def add_chunk(self, chunk: ActionChunk, now: float) -> Verdict:
+        """Queue a chunk computed from the observation at ``chunk.t0``; ``now`` is when it arrived."""
+        verdict = self._check_chunk(chunk, now)
+        if not verdict:
+            return self._reject("chunk", verdict.reason, verdict.message)
+        actions = chunk.actions[:, self._order.permutation(chunk.joint_names)]
+        self._blender.add(ChunkTrack(actions, chunk.t0, chunk.dt), now + self.config.scheduler.lookahead)
+        self._newest_observation = chunk.t0
+        self._counts["chunks_accepted"] += 1
+        return ACCEPTED
+
+    def _check_chunk(self, chunk: ActionChunk, now: float) -> Verdict:
+        scheduler = self.config.scheduler
+        if self._estopped:
+            return _rejected(RejectReason.ESTOPPED, "e-stop latched; call reset() and arm() first")
+        if not self._armed:
+            return _rejected(RejectReason.DISARMED, "executor is disarmed; chunks are only taken while armed")
+        if chunk.horizon == 0:
+            return _rejected(RejectReason.EMPTY, "chunk has no steps")
+        if not (math.isfinite(chunk.t0) and math.isfinite(chunk.dt)):
+            return _rejected(RejectReason.NON_FINITE_TIME, f"chunk t0={chunk.t0} dt={chunk.dt} must be finite")
+        try:
+            self._order.permutation(chunk.joint_names)
+        except JointNameError as error:
+            return _rejected(RejectReason.JOINT_NAMES, str(error))
+        if not np.all(np.isfinite(chunk.actions)):
+            return _rejected(RejectReason.NON_FINITE, "chunk has NaN/Inf targets")
+        actions = chunk.actions[:, self._order.permutation(chunk.joint_names)]
+        slack = scheduler.out_of_range_fraction * (self.limits.upper - self.limits.lower)
+        outside = np.any((actions < self.limits.lower - slack) | (actions > self.limits.upper + slack), axis=0)
+        if np.any(outside):
+            joints = [name for name, bad in zip(self.joint_names, outside, strict=True) if bad]
+            return _rejected(RejectReason.OUT_OF_RANGE, f"targets far outside the limits of {joints}")
+        if chunk.t0 > now + scheduler.future_tolerance:
+            return _rejected(
+                RejectReason.FROM_FUTURE, f"chunk t0={chunk.t0:.3f} is after now={now:.3f}; clocks differ?"
+            )
+        if self._newest_observation is not None and chunk.t0 <= self._newest_observation:
+            return _rejected(
+                RejectReason.OUT_OF_ORDER,
+                f"chunk t0={chunk.t0:.3f} is not newer than the active chunk's {self._newest_observation:.3f}",
+            )
+        if now - chunk.t0 > self.config.watchdog.policy_timeout:
+            return _rejected(RejectReason.STALE, f"chunk observation is {now - chunk.t0:.3f} s old (policy_timeout)")
+        if chunk.t_end < now + scheduler.lookahead:
+            return _rejected(RejectReason.EXPIRED, f"chunk ended {now + scheduler.lookahead - chunk.t_end:.3f} s ago")
+        return ACCEPTED
+
+    def _reject(self, what: str, reason: RejectReason | None, message: str) -> Verdict:
+        self._counts[f"rejected.{what}.{reason.value if reason else 'unknown'}"] += 1
+        return Verdict(False, reason, message)
+
+    # -- modes ----------------------------------------------------------------------------------------
+
+    def arm(self, now: float) -> Verdict:
+        """Start commanding, from the measured position at rest; refused while e-stopped or without a
+        joint state newer than ``watchdog.joint_state_timeout``."""
+        if self._estopped:
+            return _rejected(RejectReason.ESTOPPED, "e-stop latched; call reset() first")
+        if self._armed:
+            return ACCEPTED
+        if self._watchdog.check(now, self._joint_state_stamp, 0.0) is HoldReason.JOINT_STATE_STALE:
+            return _rejected(RejectReason.NO_JOINT_STATE, "no fresh joint state to start from")
+        self._state = MotionState.at_rest(self._joint_state)
+        self._blender.clear()
+        self._blender.restart(self._state.position, now + self.config.scheduler.lookahead)
+        self._armed, self._holding, self._hold_reason = True, True, None
+        self._newest_observation = None
+        self._last_tick = float(now)
+        return ACCEPTED
+
+    def disarm(self) -> None:
+        """Stop commanding at once: the controller keeps the last command. Hold first to stop smoothly."""
+        self._armed = False
+        self._blender.clear()
+
+    def estop(self) -> None:
+        """Latch a stop: armed, the arm decelerates and holds; nothing is accepted until :meth:`reset`."""
+        self._estopped = True
+
+    def reset(self) -> None:
+        """Clear the e-stop latch and disarm: resuming takes a deliberate :meth:`arm`."""
+        self._estopped = False
+        self.disarm()
+
+    # -- output ---------------------------------------------------------------------------------------
+
+    def tick(self, now: float) -> Command:
+        """The command for this control tick (call every ``scheduler.control_period``)."""
+        if not math.isfinite(now):
+            raise ValueError(f"tick time must be finite, got {now}")
+        names = self.joint_names
+        lookahead = self.config.scheduler.lookahead
+        if not self._armed:
+            return Command(now, now + lookahead, Status.DISARMED, None, names, None, None, None, frozenset())
+        state, reason, reference, interventions = self._advance(
+            self._blender, self._state, self._holding, now, self._joint_state_stamp
+        )
+        self._blender.prune(now + lookahead)
+        self._state, self._last_tick = state, float(now)
+        self._holding = reason is not None
+        if reason is not None and reason is not self._hold_reason:
+            self._counts[f"hold.{reason.value}"] += 1
+        self._hold_reason = reason
+        for kind in interventions:
+            self._counts[f"intervention.{kind.value}"] += 1
+        status = Status.HOLDING if self._holding else Status.TRACKING
+        return Command(
+            now,
+            now + lookahead,
+            status,
+            reason,
+            names,
+            state.position.copy(),
+            state.velocity.copy(),
+            None if self._holding else reference,
+            frozenset(interventions),
+        )
+
+    def _advance(
+        self,
+        blender: SeamBlender,
+        state: MotionState,
+        holding: bool,
+        now: float,
+        joint_state_stamp: float | None,
+    ) -> tuple[MotionState, HoldReason | None, np.ndarray | None, set[Intervention]]:
+        """One tick of the pipeline on the given blender and state, shared by :meth:`tick` and :meth:`plan`."""
+        t = now + self.config.scheduler.lookahead
+        reason = HoldReason.ESTOP if self._estopped else None
+        reason = reason or self._watchdog.check(now, joint_state_stamp, self._newest_observation)
+        reference = None
+        if reason is None:
+            if holding:
+                blender.restart(state.position, t)
+            reference = blender.reference(t)
+            if reference is None:
+                reason = HoldReason.CHUNK_EXHAUSTED
+            elif not np.all(np.isfinite(reference)):
+                reason = HoldReason.INVALID_REFERENCE
+        # A non-finite reference still goes to the filter, which counts it and stops.
+        target = reference if reason in (None, HoldReason.INVALID_REFERENCE) else None
+        state, interventions = self._filter.step(state, target)
+        return state, reason, reference, interventions
+
+    def plan(self) -> JointTrajectory | None:
+        """What the ticks from the last one on will command if nothing new arrives, ending at rest (or after
+        ``trajectory.max_duration``): the trajectory for a JointTrajectoryController. ``None`` when disarmed.
+
+        Runs the same pipeline on copies, assuming joint states keep arriving, so streaming and trajectory
+        control command the same motion. Publish it after each accepted chunk and when a hold starts.
+        """
+        if not self._armed:
+            return None
+        period = self.config.scheduler.control_period
+        blender, state, holding = copy.deepcopy(self._blender), self._state, self._holding
+        states = []
+        for k in range(1, max(1, int(self.config.trajectory.max_duration / period)) + 1):
+            now = self._last_tick + k * period
+            state, reason, _, _ = self._advance(blender, state, holding, now, now)
+            holding = reason is not None
+            blender.prune(now + self.config.scheduler.lookahead)
+            states.append(state)
+            if holding and not np.any(state.velocity):
+                break
+        return joint_trajectory(self.joint_names, self._last_tick, period, states)
+
+    def trajectory_goal(self) -> FollowJointTrajectoryGoal | None:
+        """:meth:`plan` with the configured tolerances, for a FollowJointTrajectory action client."""
+        trajectory = self.plan()
+        return None if trajectory is None else follow_joint_trajectory_goal(trajectory, self.config.trajectory)
+
+    def counters(self) -> dict[str, int]:
+        """Cumulative counts for diagnostics: ``chunks_accepted``, ``rejected.<input>.<reason>``,
+        ``intervention.<kind>`` (ticks the safety filter changed a target) and ``hold.<reason>`` (holds entered)."""
+        keys = ["chunks_accepted"]
+        keys += [f"rejected.chunk.{reason.value}" for reason in RejectReason]
+        keys += [f"intervention.{kind.value}" for kind in Intervention]
+        keys += [f"hold.{reason.value}" for reason in HoldReason]
+        return {key: self._counts[key] for key in keys} | {k: v for k, v in self._counts.items() if k not in keys}
