@@ -30,6 +30,10 @@ VELOCITY_MARGIN = 0.8  # plan to this fraction of each joint's velocity limit
 IK_TOLERANCE = 2e-3  # m + rad; larger residuals mean the pose is out of reach
 
 
+class UnreachablePose(RuntimeError):
+    """The IK found no joint positions for a planned tool pose (the layout put an object out of reach)."""
+
+
 @dataclass(frozen=True)
 class Waypoint:
     """A tool pose to reach (tool pointing down), the gripper opening there, and the time to get there."""
@@ -141,7 +145,7 @@ class ScriptedExpert:
         for k in range(steps):
             q, residual = self.ik.solve(q, position + (goal_position - position) * s[k], rotations[k])
             if residual > IK_TOLERANCE:
-                raise RuntimeError(f"expert IK cannot reach {waypoint.position} (residual {residual:.4f})")
+                raise UnreachablePose(f"expert IK cannot reach {waypoint.position} (residual {residual:.4f})")
             out[k, :-1] = q
             out[k, -1] = gripper + (waypoint.gripper - gripper) * s[k]
         return out

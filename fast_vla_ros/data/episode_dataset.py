@@ -1,0 +1,120 @@
+"""Reads an episode data set written by ``EpisodeWriter`` (LeRobot v3 layout).
+
+Joint states, actions and timestamps of every frame are small and loaded at once into numpy arrays;
+camera frames stay compressed on disk and are read one episode (one parquet row group) at a time, with
+a few recent episodes cached, so sampling frames within an episode costs one JPEG decode each.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from fast_vla_ros.data import lerobot_layout as layout
+from fast_vla_ros.data.frame_codec import decode_frame
+
+EPISODE_CACHE = 8  # episodes of compressed frames kept in memory
+
+
+@dataclass(frozen=True)
+class EpisodeInfo:
+    index: int
+    instruction: str
+    length: int
+    start: int  # global frame index of frame 0 (rows start:start+length of the frame arrays)
+    data_file: Path
+    row_group: int
+    metadata: dict  # the extra columns of meta/episodes (family, seed, success for simulator demos)
+
+
+class EpisodeDataset:
+    """A data set on disk: per-frame arrays in global frame order, and episodes that index into them."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.info = layout.read_info(self.root)
+        extra = self.info.get("fast_vla_ros", {})
+        self.fps = int(self.info["fps"])
+        self.joint_names: tuple[str, ...] = tuple(
+            extra.get("joint_names") or self.info["features"][layout.ACTION]["names"]
+        )
+        self.cameras: tuple[str, ...] = tuple(
+            name.removeprefix(layout.IMAGE_PREFIX)
+            for name in self.info["features"]
+            if name.startswith(layout.IMAGE_PREFIX)
+        )
+        self.stats = json.loads((self.root / layout.STATS_PATH).read_text())
+        self.episodes = self._read_episodes()
+        columns = [*layout.VECTOR_FEATURES, "timestamp"]
+        files = sorted({e.data_file for e in self.episodes})
+        tables = [pq.read_table(f, columns=[*columns, "index"]) for f in files]
+        dof = len(self.joint_names)
+        order = np.argsort(np.concatenate([t.column("index").to_numpy() for t in tables])) if tables else []
+
+        def column(name: str, width: int | None) -> np.ndarray:
+            if not tables:
+                return np.zeros((0, width) if width else (0,), np.float32)
+            parts = [t.column(name).combine_chunks() for t in tables]
+            values = np.concatenate([p.flatten().to_numpy() if width else p.to_numpy() for p in parts])
+            return (values.reshape(-1, width) if width else values)[order]
+
+        self.state = column(layout.STATE, dof)  # [N, D] joint positions
+        self.velocity = column(layout.VELOCITY, dof)  # [N, D]
+        self.action = column(layout.ACTION, dof)  # [N, D] commanded targets
+        self.timestamp = column("timestamp", None)  # [N] s since each episode's start
+        self._read_row_group = lru_cache(maxsize=EPISODE_CACHE)(self._read_row_group_uncached)
+
+    def __len__(self) -> int:
+        return len(self.episodes)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.info["total_frames"])
+
+    def frame_rows(self, episode: int) -> slice:
+        info = self.episodes[episode]
+        return slice(info.start, info.start + info.length)
+
+    def compressed_frames(self, episode: int, camera: str) -> list[bytes]:
+        """The episode's encoded frames of ``camera``, in frame order."""
+        if camera not in self.cameras:
+            raise KeyError(f"unknown camera '{camera}'; this data set has {list(self.cameras)}")
+        return self._read_row_group(episode, camera)
+
+    def image(self, episode: int, frame: int, camera: str) -> np.ndarray:
+        """Frame ``frame`` of ``episode`` from ``camera`` as HxWx3 uint8 RGB."""
+        return decode_frame(self.compressed_frames(episode, camera)[frame])
+
+    def _read_row_group_uncached(self, episode: int, camera: str) -> list[bytes]:
+        info = self.episodes[episode]
+        table = pq.ParquetFile(info.data_file).read_row_group(info.row_group, columns=[layout.image_feature(camera)])
+        return [cell["bytes"] for cell in table.column(0).to_pylist()]
+
+    def _read_episodes(self) -> list[EpisodeInfo]:
+        rows = pq.read_table(self.root / layout.EPISODES_PATH).to_pylist() if self.info["total_episodes"] else []
+        standard = {"episode_index", "tasks", "length", "data/chunk_index", "data/file_index"}
+        standard |= {"dataset_from_index", "dataset_to_index"}
+        episodes, groups_in_file = [], {}
+        for row in sorted(rows, key=lambda r: r["episode_index"]):
+            path = self.root / layout.DATA_PATH.format(
+                chunk_index=row["data/chunk_index"], file_index=row["data/file_index"]
+            )
+            row_group = groups_in_file.get(path, 0)
+            groups_in_file[path] = row_group + 1
+            episodes.append(
+                EpisodeInfo(
+                    index=row["episode_index"],
+                    instruction=row["tasks"][0],
+                    length=row["length"],
+                    start=row["dataset_from_index"],
+                    data_file=path,
+                    row_group=row_group,
+                    metadata={k: v for k, v in row.items() if k not in standard},
+                )
+            )
+        return episodes

@@ -1,0 +1,132 @@
+"""Write -> read round trip of the episode data set, and the training chunks cut from it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from fast_vla_ros.data import lerobot_layout as layout
+from fast_vla_ros.data.episode_dataset import EpisodeDataset
+from fast_vla_ros.data.episode_writer import EpisodeWriter, RecordedEpisode
+from fast_vla_ros.data.frame_codec import encode_frame
+from fast_vla_ros.data.training_chunks import TrainingChunks, action_windows
+
+JOINTS = ("a", "b", "gripper")
+CAMERAS = ("scene", "wrist")
+SIZE = (12, 16)
+
+
+def make_episode(rng: np.random.Generator, length: int, instruction: str) -> tuple[RecordedEpisode, dict]:
+    images = {c: rng.integers(0, 256, (length, *SIZE, 3), dtype=np.uint8) for c in CAMERAS}
+    episode = RecordedEpisode(
+        instruction=instruction,
+        timestamps=np.arange(length) * 0.02,
+        state=rng.normal(size=(length, 3)),
+        velocity=rng.normal(size=(length, 3)),
+        action=rng.normal(size=(length, 3)),
+        frames={c: [encode_frame(f, "png") for f in images[c]] for c in CAMERAS},
+        metadata={"family": "touch", "seed": length, "success": True},
+    )
+    return episode, images
+
+
+@pytest.fixture
+def written(tmp_path):
+    rng = np.random.default_rng(0)
+    episodes = [make_episode(rng, n, text) for n, text in ((7, "touch the red cube"), (5, "lift the blue can"))]
+    root = tmp_path / "ds"
+    with EpisodeWriter(root, fps=50, joint_names=JOINTS, cameras=CAMERAS, image_size=SIZE, robot_type="test") as w:
+        for episode, _ in episodes:
+            w.add(episode)
+    return root, episodes
+
+
+def test_round_trip_keeps_every_array_frame_and_instruction(written):
+    root, episodes = written
+    ds = EpisodeDataset(root)
+    assert len(ds) == 2 and ds.num_frames == 12
+    assert ds.joint_names == JOINTS and ds.cameras == CAMERAS and ds.fps == 50
+    for index, (episode, images) in enumerate(episodes):
+        info = ds.episodes[index]
+        assert info.instruction == episode.instruction
+        assert info.metadata == {"family": "touch", "seed": len(episode), "success": True}
+        rows = ds.frame_rows(index)
+        np.testing.assert_array_equal(ds.state[rows], episode.state.astype(np.float32))
+        np.testing.assert_array_equal(ds.velocity[rows], episode.velocity.astype(np.float32))
+        np.testing.assert_array_equal(ds.action[rows], episode.action.astype(np.float32))
+        np.testing.assert_allclose(ds.timestamp[rows], episode.timestamps, atol=1e-6)
+        for camera in CAMERAS:
+            for frame in range(len(episode)):
+                np.testing.assert_array_equal(ds.image(index, frame, camera), images[camera][frame])
+
+
+def test_layout_is_lerobot_v3(written):
+    root, _ = written
+    info = json.loads((root / layout.INFO_PATH).read_text())
+    assert info["codebase_version"] == "v3.0" and info["total_episodes"] == 2 and info["total_tasks"] == 2
+    assert info["features"]["observation.images.wrist"]["dtype"] == "image"
+    assert info["features"]["action"]["names"] == list(JOINTS)
+    table = pq.read_table(root / "data/chunk-000/file-000.parquet")
+    assert table.column("index").to_pylist() == list(range(12))
+    assert pq.ParquetFile(root / "data/chunk-000/file-000.parquet").num_row_groups == 2
+    tasks = pq.read_table(root / layout.TASKS_PATH).to_pylist()
+    assert {t["task"] for t in tasks} == {"touch the red cube", "lift the blue can"}
+    stats = json.loads((root / layout.STATS_PATH).read_text())
+    assert stats["action"]["count"] == [12] and len(stats["action"]["mean"]) == 3
+
+
+@pytest.mark.parametrize("horizon", [1, 4, 10])
+def test_chunks_hold_the_next_actions_and_pad_with_the_last(written, horizon):
+    root, episodes = written
+    chunks = TrainingChunks(root, horizon)
+    pairs = list(chunks)
+    assert len(pairs) == len(chunks) == 12
+    observation, actions = pairs[7]  # frame 0 of the second episode
+    episode = episodes[1][0]
+    assert observation.instruction == episode.instruction and observation.stamp == 0.0
+    assert observation.joint_names == JOINTS and set(observation.images) == set(CAMERAS)
+    assert actions.shape == (horizon, 3)
+    expected = episode.action[np.minimum(np.arange(horizon), len(episode) - 1)].astype(np.float32)
+    np.testing.assert_array_equal(actions, expected)
+    chunk = chunks.chunk(1, 3)
+    assert chunk.t0 == pytest.approx(0.06) and chunk.dt == pytest.approx(0.02) and chunk.horizon == horizon
+
+
+def test_shuffled_chunks_visit_every_frame_in_a_new_order_each_pass(written):
+    root, _ = written
+    chunks = TrainingChunks(root, 3, shuffle=True, seed=1, cameras=("wrist",))
+    first = [o.stamp for o, _ in chunks]
+    second = [o.stamp for o, _ in chunks]
+    assert sorted(first) == sorted(second) and len(first) == 12
+    assert first != second
+
+
+def test_action_windows_stay_inside_episodes(written):
+    root, episodes = written
+    windows = action_windows(root, horizon=5)
+    assert windows.shape == (3 + 1, 5, 3)  # 7-frame episode: 3 windows, 5-frame episode: 1
+    np.testing.assert_array_equal(windows[-1], episodes[1][0].action.astype(np.float32))
+
+
+def test_missing_data_set_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not an episode data set"):
+        EpisodeDataset(tmp_path / "nowhere")
+
+
+def test_writer_refuses_a_non_empty_directory(tmp_path):
+    (tmp_path / "something").write_text("x")
+    with pytest.raises(FileExistsError, match="not empty"):
+        EpisodeWriter(tmp_path, fps=50, joint_names=JOINTS, cameras=CAMERAS, image_size=SIZE, robot_type="t")
+
+
+def test_writer_rejects_mismatched_shapes(tmp_path):
+    episode, _ = make_episode(np.random.default_rng(1), 4, "x")
+    episode.action = episode.action[:3]
+    with EpisodeWriter(
+        tmp_path / "d", fps=50, joint_names=JOINTS, cameras=CAMERAS, image_size=SIZE, robot_type="t"
+    ) as w:
+        with pytest.raises(ValueError, match="action"):
+            w.add(episode)
