@@ -7,6 +7,7 @@ group is one array operation; token lists of different lengths are flattened onc
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Sequence
 
 import numpy as np
@@ -63,7 +64,8 @@ def flatten_ids(tokens: TokenBatch, vocab_size: int) -> tuple[np.ndarray, np.nda
     n = len(tokens)
     try:
         lengths = np.fromiter((len(row) for row in tokens), dtype=np.int64, count=n)
-        flat = np.fromiter(itertools.chain.from_iterable(tokens), dtype=np.int64, count=int(lengths.sum()))
+        ids = map(operator.index, itertools.chain.from_iterable(tokens))  # integers only: 3.0 is no token id
+        flat = np.fromiter(ids, dtype=np.int64, count=int(lengths.sum()))
         unreadable = np.zeros(n, dtype=bool)
     except (TypeError, ValueError, OverflowError):
         rows = [_row_ids(row) for row in tokens]
@@ -79,7 +81,7 @@ def flatten_ids(tokens: TokenBatch, vocab_size: int) -> tuple[np.ndarray, np.nda
 
 def _row_ids(row: object) -> np.ndarray | None:
     try:
-        return np.array([int(i) for i in row], dtype=np.int64)  # type: ignore[attr-defined]
+        return np.array([operator.index(i) for i in row], dtype=np.int64)  # type: ignore[attr-defined]
     except (TypeError, ValueError, OverflowError):
         return None
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fast_vla_ros.tokenizers import DecodeStatus, FastTokenizer
+from fast_vla_ros.tokenizers import ActionTokenizer, BinningTokenizer, DecodeStatus, FastTokenizer
 
 SCALE = 10.0  # the session tokenizer's (see conftest)
 # Session fixtures only, so hypothesis's warning about function-scoped fixtures does not apply.
@@ -91,6 +91,16 @@ def test_empty_and_out_of_range_sequences_are_reported(fast_tokenizer: FastToken
     decoded, statuses = fast_tokenizer.decode([[], [fast_tokenizer.vocab_size, -1]], 50, 7, return_status=True)
     assert statuses == [DecodeStatus.EMPTY, DecodeStatus.EMPTY | DecodeStatus.OUT_OF_RANGE]
     np.testing.assert_array_equal(decoded, 0.0)
+
+
+def test_ids_that_are_not_integers_are_reported(fast_tokenizer: FastTokenizer) -> None:
+    _, statuses = fast_tokenizer.decode([[3.0, 2], None, "ab"], 50, 7, return_status=True)
+    assert all(DecodeStatus.OUT_OF_RANGE in status for status in statuses)
+
+
+def test_every_tokenizer_keeps_the_common_interface(fast_tokenizer: FastTokenizer) -> None:
+    assert isinstance(fast_tokenizer, ActionTokenizer)
+    assert isinstance(BinningTokenizer(), ActionTokenizer)
 
 
 def test_bytes_that_form_no_character_are_reported(tmp_path: Path) -> None:

@@ -69,11 +69,12 @@ def test_transformers_reads_the_saved_bpe_to_the_same_ids(tmp_path: Path) -> Non
     from transformers import PreTrainedTokenizerFast
 
     FastTokenizer.load(REFERENCE / "smooth50hz").save(tmp_path)
-    wrapped = PreTrainedTokenizerFast(tokenizer_file=str(tmp_path / BPE_FOLDER / TOKENIZER_FILE))
+    wrapped = PreTrainedTokenizerFast.from_pretrained(str(tmp_path / BPE_FOLDER))
     chunks, _, tokens = _probe("smooth50hz")
     min_token = FastTokenizer.load(tmp_path).config.min_token
-    codes = np.rint(dct(chunks[0], axis=0, norm="ortho") * 10).ravel().astype(int) - min_token
-    assert wrapped("".join(map(chr, codes)))["input_ids"] == tokens[0]
+    codes = np.rint(dct(chunks, axis=1, norm="ortho") * 10).reshape(len(chunks), -1).astype(int) - min_token
+    assert [wrapped("".join(map(chr, row)))["input_ids"] for row in codes] == tokens
+    assert [[ord(c) for c in wrapped.decode(ids)] for ids in tokens] == codes.tolist()
 
 
 def test_fast_plus_settings_load_and_round_trip(tmp_path: Path) -> None:
