@@ -13,6 +13,7 @@ import sys
 
 COMMAND_MODULES: tuple[str, ...] = (
     "fast_vla_ros.cli.tokenizer_commands",
+    "fast_vla_ros.cli.sim_commands",
 )
 
 
