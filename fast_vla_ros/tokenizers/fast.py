@@ -49,22 +49,22 @@ class FastTokenizer:
         action_dim: int | None = None,
     ) -> FastTokenizer:
         """Fit the BPE on the quantized DCT coefficients of ``chunks`` (normalized units)."""
-        rows: list[np.ndarray | None] = [None] * batch_size(chunks)
-        for members, array in horizon_groups(chunks):
-            quantized = cls._quantize(array, scale)
-            for i, row in zip(members.tolist(), quantized, strict=True):
-                rows[i] = row
-        present = [row for row in rows if row is not None]
-        if not present:
+        groups = horizon_groups(chunks)
+        if not groups:
             raise ValueError("cannot fit a FAST tokenizer on no chunks")
-        min_token = int(min(row.min() for row in present))
-        max_token = int(max(row.max() for row in present))
+        # Rows in input order, as the reference feeds its trainer.
+        rows: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * batch_size(chunks)
+        for members, array in groups:
+            for i, row in zip(members.tolist(), cls._quantize(array, scale), strict=True):
+                rows[i] = row
+        min_token = int(min(row.min() for row in rows))
+        max_token = int(max(row.max() for row in rows))
         if max_token - min_token > vocab_size:
             raise ValueError(
                 f"quantized coefficients span {max_token - min_token + 1} values, more than vocab_size "
                 f"{vocab_size}: raise vocab_size, lower scale, or normalize the actions to [-1, 1] first"
             )
-        texts = [codes_to_texts((row - min_token)[None, :])[0] for row in present]
+        texts = [codes_to_texts((row - min_token)[None, :])[0] for row in rows]
         bpe = train_bpe(texts, max_token - min_token + 1, vocab_size)
         return cls(FastConfig(scale, vocab_size, min_token, time_horizon, action_dim), bpe)
 
