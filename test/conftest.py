@@ -4,6 +4,7 @@ on a domain of its own, whatever the shell that started pytest says."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -45,12 +46,14 @@ def rclpy_context() -> Iterator[object]:
 
 @pytest.fixture
 def spawn_python(ros_env: dict[str, str]) -> Iterator[object]:
-    """Start ``python <script> <args>`` children with the loopback environment; all are killed at teardown."""
+    """Start ``python <args>`` children (a script or ``-m module``) with the loopback environment, in
+    the repository root; all are stopped at teardown."""
     children: list[subprocess.Popen] = []
 
-    def spawn(script: Path, *args: str) -> subprocess.Popen:
+    def spawn(*args: str | Path) -> subprocess.Popen:
         child = subprocess.Popen(
-            [sys.executable, str(script), *args],
+            [sys.executable, *map(str, args)],
+            cwd=REPO_ROOT,
             env=ros_env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -62,7 +65,7 @@ def spawn_python(ros_env: dict[str, str]) -> Iterator[object]:
     yield spawn
     for child in children:
         if child.poll() is None:
-            child.terminate()
+            child.send_signal(signal.SIGINT)  # as Ctrl-C: nodes shut down cleanly
             try:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:

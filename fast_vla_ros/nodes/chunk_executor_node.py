@@ -1,0 +1,300 @@
+"""chunk_executor_node: action chunks in, 50 Hz safe commands out to the arm's controller.
+
+Light and real-time: every callback is short and runs in one mutually exclusive group on a
+single-threaded executor (the ``ChunkScheduler`` is not thread-safe, and ROS_ON_PIP.md measured
+multi-threaded executors dropping timer ticks). The heavy policy lives in another process.
+
+Interfaces (relative names resolve in the node's namespace):
+  subscribes  action_chunk (fast_vla_ros/ActionChunk), joint_states (sensor_msgs/JointState),
+              ~/estop (std_msgs/Bool, true latches a stop)
+  publishes   /<controller_name>/commands (std_msgs/Float64MultiArray) every tick   [forward_position]
+              /<controller_name>/joint_trajectory (trajectory_msgs/JointTrajectory)  [joint_trajectory]
+              FollowJointTrajectory goals on /<controller_name>/follow_joint_trajectory
+                                                                         [follow_joint_trajectory]
+              ~/command (sensor_msgs/JointState: each tick's commanded positions and velocities, for
+                         plots and rosbag)
+              /diagnostics (diagnostic_msgs/DiagnosticArray, 1 Hz)
+  services    ~/arm (std_srvs/SetBool), ~/reset_estop (std_srvs/Trigger)
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool, Float64MultiArray
+from std_srvs.srv import SetBool, Trigger
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from fast_vla_ros.execution.config import ExecutionConfig
+from fast_vla_ros.execution.outputs import JointTrajectory as PlannedTrajectory
+from fast_vla_ros.execution.outputs import forward_position_command
+from fast_vla_ros.execution.scheduler import ChunkScheduler
+from fast_vla_ros.execution.status import Status
+from fast_vla_ros.msg import ActionChunk as ActionChunkMsg
+from fast_vla_ros.nodes.conversions import InvalidInput, msg_to_action_chunk, seconds_to_stamp, stamp_to_seconds
+from fast_vla_ros.nodes.diagnostics import diagnostic_array
+from fast_vla_ros.nodes.parameters import config_sections, declare_sections
+from fast_vla_ros.types import JointLimits
+
+OUTPUT_MODES = ("forward_position", "joint_trajectory", "follow_joint_trajectory")
+# Controllers subscribe with the system default QoS (reliable, volatile): match it exactly.
+COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def seconds_to_duration_fields(seconds: float) -> tuple[int, int]:
+    sec = int(np.floor(seconds))
+    return sec, int(round((seconds - sec) * 1e9))
+
+
+def trajectory_msg(planned: PlannedTrajectory) -> JointTrajectory:
+    """An explicit header stamp so the controller starts the trajectory where the executor planned it."""
+    msg = JointTrajectory()
+    msg.header.stamp = seconds_to_stamp(planned.start_time)
+    msg.joint_names = list(planned.joint_names)
+    for point in planned.points:
+        sec, nanosec = seconds_to_duration_fields(point.time_from_start)
+        out = JointTrajectoryPoint(positions=point.positions.tolist(), velocities=point.velocities.tolist())
+        out.time_from_start.sec, out.time_from_start.nanosec = sec, nanosec
+        msg.points.append(out)
+    return msg
+
+
+class ChunkExecutorNode(Node):
+    def __init__(self) -> None:
+        super().__init__("chunk_executor_node")
+        limits_file = self.declare_parameter("joint_limits_file", "").value
+        self._mode = self.declare_parameter("output_mode", "forward_position").value
+        controller = self.declare_parameter("controller_name", "forward_position_controller").value
+        start_armed = self.declare_parameter("start_armed", False).value
+        diagnostics_period = self.declare_parameter("diagnostics_period", 1.0).value
+        if self._mode not in OUTPUT_MODES:
+            raise ValueError(f"output_mode must be one of {OUTPUT_MODES}, got '{self._mode}'")
+        if not limits_file:
+            raise ValueError("parameter joint_limits_file is required (see config/arm.example.yaml)")
+        config = ExecutionConfig.from_mapping(declare_sections(self, config_sections(ExecutionConfig)))
+        self._scheduler = ChunkScheduler(JointLimits.from_yaml(limits_file), config)
+        self._period = config.scheduler.control_period
+
+        group = MutuallyExclusiveCallbackGroup()  # everything touching the scheduler, one at a time
+        self.create_subscription(ActionChunkMsg, "action_chunk", self._on_chunk, 10, callback_group=group)
+        self.create_subscription(
+            JointState, "joint_states", self._on_joint_state, qos_profile_sensor_data, callback_group=group
+        )
+        self.create_subscription(Bool, "~/estop", self._on_estop, 10, callback_group=group)
+        self.create_service(SetBool, "~/arm", self._on_arm, callback_group=group)
+        self.create_service(Trigger, "~/reset_estop", self._on_reset, callback_group=group)
+        self._command_echo = self.create_publisher(JointState, "~/command", 10)
+        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._forward = self._trajectory = self._action_client = self._goal_handle = None
+        if self._mode == "forward_position":
+            self._forward = self.create_publisher(Float64MultiArray, f"/{controller}/commands", COMMAND_QOS)
+        elif self._mode == "joint_trajectory":
+            self._trajectory = self.create_publisher(JointTrajectory, f"/{controller}/joint_trajectory", COMMAND_QOS)
+        else:
+            self._action_client = self._follow_joint_trajectory_client(controller, group)
+
+        self._tick_times: deque[float] = deque(maxlen=int(round(10.0 / self._period)))
+        self._last_status: tuple[Status, object] | None = None
+        self._last_problem, self._last_problem_time = "", -np.inf
+        self._chunk_latencies: deque[float] = deque(maxlen=50)
+        self._joint_state_time: float | None = None
+        self._chunk_time: float | None = None
+        self.create_timer(self._period, self._on_tick, callback_group=group)
+        self.create_timer(diagnostics_period, self._publish_diagnostics, callback_group=group)
+        if start_armed:
+            self.get_logger().info("start_armed is set: arming at the first fresh joint state")
+        self._arm_when_possible = bool(start_armed)
+        self.get_logger().info(
+            f"ready: {len(self._scheduler.joint_names)} joints, output {self._mode} to /{controller}, "
+            f"strategy {config.scheduler.strategy.value}, {1 / self._period:.0f} Hz; disarmed until ~/arm"
+        )
+
+    def _follow_joint_trajectory_client(self, controller: str, group: MutuallyExclusiveCallbackGroup):
+        try:
+            from control_msgs.action import FollowJointTrajectory
+            from rclpy.action import ActionClient
+        except ImportError as error:
+            raise RuntimeError(
+                "output_mode follow_joint_trajectory needs control_msgs, which is not importable here "
+                f"({error}); install ros-<distro>-control-msgs or use joint_trajectory / forward_position"
+            ) from error
+        self._goal_type = FollowJointTrajectory.Goal
+        return ActionClient(self, FollowJointTrajectory, f"/{controller}/follow_joint_trajectory", callback_group=group)
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # -- inputs ---------------------------------------------------------------------------------------
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        stamp = stamp_to_seconds(msg.header.stamp) or self._now()  # some drivers leave the stamp at zero
+        if len(msg.position) != len(msg.name):
+            self._problem(f"joint state rejected: {len(msg.name)} names but {len(msg.position)} positions")
+            return
+        verdict = self._scheduler.update_joint_state(msg.name, msg.position, stamp)
+        if not verdict:
+            self._problem(f"joint state rejected ({verdict.reason.value}): {verdict.message}")
+            return
+        self._joint_state_time = self._now()
+        if self._arm_when_possible and self._scheduler.arm(self._now()):
+            self._arm_when_possible = False
+            self.get_logger().info("armed")
+
+    def _on_chunk(self, msg: ActionChunkMsg) -> None:
+        now = self._now()
+        try:
+            chunk = msg_to_action_chunk(msg)
+        except (InvalidInput, ValueError) as error:
+            self._problem(f"action chunk rejected: {error}")
+            return
+        verdict = self._scheduler.add_chunk(chunk, now)
+        if not verdict:
+            self._problem(f"action chunk rejected ({verdict.reason.value}): {verdict.message}")
+            return
+        self._chunk_time = now
+        self._chunk_latencies.append(now - chunk.t0)
+        self._send_trajectory()
+
+    def _on_estop(self, msg: Bool) -> None:
+        if msg.data and not self._scheduler.estopped:
+            self._scheduler.estop()
+            self._stop_controller()
+            self.get_logger().warn("E-STOP latched: commands stopped; call ~/reset_estop then ~/arm to resume")
+
+    def _on_arm(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        if request.data:
+            verdict = self._scheduler.arm(self._now())
+            response.success, response.message = verdict.accepted, verdict.message or "armed"
+        else:
+            self._scheduler.disarm()
+            self._stop_controller()
+            self._arm_when_possible = False
+            response.success, response.message = True, "disarmed"
+        self.get_logger().info(f"arm({request.data}): {response.message}")
+        return response
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self._scheduler.reset()
+        self.get_logger().info("e-stop reset; disarmed until ~/arm")
+        response.success, response.message = True, "e-stop cleared, disarmed"
+        return response
+
+    # -- output ---------------------------------------------------------------------------------------
+
+    def _on_tick(self) -> None:
+        now = self._now()
+        self._tick_times.append(now)
+        command = self._scheduler.tick(now)
+        status = (command.status, command.hold_reason)
+        if status != self._last_status:
+            reason = f" ({command.hold_reason.value})" if command.hold_reason else ""
+            self.get_logger().info(f"{command.status.value}{reason}")
+            if command.status is Status.HOLDING:
+                self._send_trajectory()  # the controller must learn about the stop now, not at the next chunk
+            self._last_status = status
+        forward = forward_position_command(command)
+        if forward is None or self._scheduler.estopped:
+            return  # disarmed or e-stopped: publish nothing; the controller holds its last command
+        if self._forward is not None:
+            self._forward.publish(Float64MultiArray(data=list(forward.data)))
+        echo = JointState(name=list(command.joint_names), position=list(forward.data),
+                          velocity=command.velocities.tolist())
+        echo.header.stamp = seconds_to_stamp(now)
+        self._command_echo.publish(echo)
+
+    def _stop_controller(self) -> None:
+        """Make a trajectory controller drop what it was executing: the forward controller already holds
+        its last command, but a JointTrajectoryController would play the rest of the previewed trajectory.
+        An empty trajectory (or cancelling the goal) makes it hold the current position."""
+        if self._trajectory is not None:
+            self._trajectory.publish(JointTrajectory(joint_names=list(self._scheduler.joint_names)))
+        elif self._goal_handle is not None:
+            self._goal_handle.cancel_goal_async()
+            self._goal_handle = None
+
+    def _send_trajectory(self) -> None:
+        if (self._trajectory is None and self._action_client is None) or self._scheduler.estopped:
+            return
+        planned = self._scheduler.plan()
+        if planned is None or not planned.points:
+            return
+        msg = trajectory_msg(planned)
+        if self._trajectory is not None:
+            self._trajectory.publish(msg)
+        elif self._action_client.server_is_ready():
+            future = self._action_client.send_goal_async(self._goal_type(trajectory=msg))
+            future.add_done_callback(self._on_goal_response)
+        else:
+            self._problem("FollowJointTrajectory server not available; goal not sent")
+
+    def _on_goal_response(self, future) -> None:
+        handle = future.result()
+        if handle.accepted:
+            self._goal_handle = handle
+        else:
+            self._problem("FollowJointTrajectory goal rejected by the controller")
+
+    # -- reporting ------------------------------------------------------------------------------------
+
+    def _problem(self, message: str) -> None:
+        """Log a rejected input once per distinct message (a bad stream must not flood the log)."""
+        if message != self._last_problem:
+            self.get_logger().warn(message)
+        self._last_problem, self._last_problem_time = message, self._now()
+
+    def _publish_diagnostics(self) -> None:
+        now = self._now()
+        periods = np.diff(np.asarray(self._tick_times)) if len(self._tick_times) > 2 else np.zeros(1)
+        jitter_ms = np.abs(periods - self._period) * 1e3
+        state = self._last_status[0].value if self._last_status else "starting"
+        hold = self._last_status[1].value if self._last_status and self._last_status[1] else ""
+        values: dict[str, object] = {
+            "state": state,
+            "hold_reason": hold,
+            "armed": self._scheduler.armed,
+            "estopped": self._scheduler.estopped,
+            "output_mode": self._mode,
+            "tick_jitter_ms_p50": float(np.percentile(jitter_ms, 50)),
+            "tick_jitter_ms_p99": float(np.percentile(jitter_ms, 99)),
+            "joint_state_age_s": now - self._joint_state_time if self._joint_state_time else float("inf"),
+            "chunk_age_s": now - self._chunk_time if self._chunk_time else float("inf"),
+            "chunk_latency_s_mean": float(np.mean(self._chunk_latencies)) if self._chunk_latencies else 0.0,
+            "last_problem": self._last_problem,
+        }
+        values.update(self._scheduler.counters())
+        recent_problem = now - self._last_problem_time < 5.0
+        level = "error" if self._scheduler.estopped else "warn" if hold or recent_problem else "ok"
+        self._diagnostics.publish(diagnostic_array(self, level, f"{state} {hold}".strip(), values))
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = ChunkExecutorNode()
+    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as error:
+        print(f"chunk_executor_node: configuration error: {error}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
