@@ -11,10 +11,14 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fast_vla_ros.cli import CommandError
+
+if TYPE_CHECKING:  # the tokenizer stack is imported inside the handlers, keeping `fast-vla --help` quick
+    from fast_vla_ros.tokenizers.evaluation import ReconstructionStats
 
 NORMALIZER_FILE = "normalizer.json"
 ACTION_KEYS = ("actions", "action")
@@ -120,7 +124,7 @@ def tokenizer_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stats_table(kind: str, vocab_size: int, stats, fit_s: float | None = None) -> str:
+def _stats_table(kind: str, vocab_size: int, stats: ReconstructionStats, fit_s: float | None = None) -> str:
     from fast_vla_ros.tokenizers.evaluation import format_table
 
     rows = [

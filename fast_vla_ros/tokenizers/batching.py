@@ -6,7 +6,6 @@ group is one array operation; token lists of different lengths are flattened onc
 
 from __future__ import annotations
 
-import itertools
 import operator
 from collections.abc import Sequence
 
@@ -62,12 +61,12 @@ def flatten_ids(tokens: TokenBatch, vocab_size: int) -> tuple[np.ndarray, np.nda
     everything after this point can index without checks.
     """
     n = len(tokens)
-    try:
-        lengths = np.fromiter((len(row) for row in tokens), dtype=np.int64, count=n)
-        ids = map(operator.index, itertools.chain.from_iterable(tokens))  # integers only: 3.0 is no token id
-        flat = np.fromiter(ids, dtype=np.int64, count=int(lengths.sum()))
+    rectangular = _rectangular_ids(tokens)
+    if rectangular is not None:
+        flat = rectangular.ravel()
+        lengths = np.full(n, rectangular.shape[1], dtype=np.int64)
         unreadable = np.zeros(n, dtype=bool)
-    except (TypeError, ValueError, OverflowError):
+    else:
         rows = [_row_ids(row) for row in tokens]
         unreadable = np.array([row is None for row in rows], dtype=bool)
         readable = [row if row is not None else np.empty(0, dtype=np.int64) for row in rows]
@@ -79,9 +78,21 @@ def flatten_ids(tokens: TokenBatch, vocab_size: int) -> tuple[np.ndarray, np.nda
     return flat[valid], np.bincount(row_of[valid], minlength=n), had_invalid
 
 
+def _rectangular_ids(tokens: TokenBatch) -> np.ndarray | None:
+    """Equal-length integer rows (always so for binning) as one array, converted in C; else None."""
+    try:
+        array = np.asarray(tokens)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if array.ndim != 2 or array.dtype.kind not in "iu":
+        return None
+    return array.astype(np.int64)
+
+
 def _row_ids(row: object) -> np.ndarray | None:
     try:
-        return np.array([operator.index(i) for i in row], dtype=np.int64)  # type: ignore[attr-defined]
+        # Integers only: 3.0 is no token id.
+        return np.fromiter(map(operator.index, row), dtype=np.int64)  # type: ignore[call-overload]
     except (TypeError, ValueError, OverflowError):
         return None
 
