@@ -1,0 +1,175 @@
+"""sim_node: the MuJoCo arm behind the interfaces a ros2_control arm offers, in real time.
+
+Physics advances by the wall-clock time elapsed at each step tick, so the rest of the system sees
+an arm that moves at real speed; joint states and frames are stamped with this node's clock.
+
+Interfaces:
+  subscribes  /<forward_controller>/commands (std_msgs/Float64MultiArray, ordered as ``joint_names``)
+              /<trajectory_controller>/joint_trajectory (trajectory_msgs/JointTrajectory)
+  publishes   joint_states (sensor_msgs/JointState), camera/<name>/image_raw (sensor_msgs/Image, rgb8),
+              ~/success (std_msgs/Bool, 5 Hz), ~/instruction (std_msgs/String, transient local, on reset)
+  services    ~/reset (std_srvs/Trigger): new episode of parameter ``task`` with seed ``seed``, then
+              ``seed`` is incremented; the response message is the task's instruction
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import rclpy
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Bool, Float64MultiArray, String
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from fast_vla_ros.nodes.conversions import rgb_to_image, stamp_to_seconds
+from fast_vla_ros.sim.simulator import ArmSimulator
+from fast_vla_ros.sim.tasks import TASK_FAMILIES
+from fast_vla_ros.sim.trajectory_follower import JointTrajectoryFollower
+
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+MAX_CATCH_UP_S = 0.1  # after a stall (debugger, overloaded machine) simulate at most this much at once
+
+
+class SimNode(Node):
+    def __init__(self) -> None:
+        super().__init__("sim_node")
+        self._task = self.declare_parameter("task", "touch").value
+        self._seed = self.declare_parameter("seed", 0).value
+        step_rate = self.declare_parameter("step_rate", 100.0).value
+        camera_rate = self.declare_parameter("camera_rate", 10.0).value
+        image_size = self.declare_parameter("image_size", [224, 224]).value
+        forward = self.declare_parameter("forward_controller", "forward_position_controller").value
+        trajectory = self.declare_parameter("trajectory_controller", "joint_trajectory_controller").value
+        if self._task not in TASK_FAMILIES:
+            raise ValueError(f"unknown task '{self._task}'; known tasks are {sorted(TASK_FAMILIES)}")
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        self._sim = ArmSimulator(image_size=(int(image_size[0]), int(image_size[1])))
+        self._follower = JointTrajectoryFollower(self._sim.joint_names)
+        self._joint_states = self.create_publisher(JointState, "joint_states", 10)
+        self._cameras = {
+            name: self.create_publisher(Image, f"camera/{name}/image_raw", qos_profile_sensor_data)
+            for name in self._sim.camera_names
+        }
+        self._success = self.create_publisher(Bool, "~/success", 10)
+        self._instruction = self.create_publisher(String, "~/instruction", LATCHED)
+        self.create_subscription(Float64MultiArray, f"/{forward}/commands", self._on_forward_command, 10)
+        self.create_subscription(JointTrajectory, f"/{trajectory}/joint_trajectory", self._on_trajectory, 10)
+        self.create_service(Trigger, "~/reset", self._on_reset)
+        self._reset_episode()
+        self._last_step = time.monotonic()
+        self.create_timer(1.0 / step_rate, self._on_step)
+        self.create_timer(1.0 / camera_rate, self._on_camera)
+        self.create_timer(0.2, self._on_success)
+        self.get_logger().info(
+            f"ready: joints {list(self._sim.joint_names)}, cameras {list(self._cameras)} at {camera_rate:g} Hz, "
+            f"commands on /{forward}/commands or /{trajectory}/joint_trajectory"
+        )
+
+    def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        for parameter in parameters:
+            if parameter.name == "task" and parameter.value not in TASK_FAMILIES:
+                return SetParametersResult(
+                    successful=False, reason=f"unknown task '{parameter.value}'; known: {sorted(TASK_FAMILIES)}"
+                )
+        for parameter in parameters:
+            if parameter.name == "task":
+                self._task = parameter.value
+            elif parameter.name == "seed":
+                self._seed = int(parameter.value)
+        return SetParametersResult(successful=True)
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _reset_episode(self) -> str:
+        instruction = self._sim.reset(self._task, int(self._seed))
+        self._follower.clear()
+        self._instruction.publish(String(data=instruction))
+        self.get_logger().info(f"episode: task '{self._task}' seed {self._seed}: \"{instruction}\"")
+        return instruction
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.message = self._reset_episode()
+        response.success = True
+        self._seed = int(self._seed) + 1
+        return response
+
+    def _on_forward_command(self, msg: Float64MultiArray) -> None:
+        try:
+            self._sim.set_joint_targets(np.asarray(msg.data, dtype=np.float64))
+            self._follower.clear()
+        except ValueError as error:
+            self.get_logger().warn(f"forward command ignored: {error}")
+
+    def _on_trajectory(self, msg: JointTrajectory) -> None:
+        start = stamp_to_seconds(msg.header.stamp) or self._now()
+        times = np.array([p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points])
+        try:
+            positions = np.array([list(p.positions) for p in msg.points], dtype=np.float64)
+            velocities = np.array([list(p.velocities) for p in msg.points], dtype=np.float64)
+            self._follower.set_trajectory(
+                list(msg.joint_names), start, times, positions, velocities if velocities.size else None,
+                self._sim.joint_positions(),
+            )
+        except ValueError as error:
+            self.get_logger().warn(f"joint trajectory rejected: {error}")
+
+    def _on_step(self) -> None:
+        now_monotonic = time.monotonic()
+        elapsed = min(now_monotonic - self._last_step, MAX_CATCH_UP_S)
+        self._last_step = now_monotonic
+        targets = self._follower.target(self._now(), self._sim.joint_targets())
+        self._sim.set_joint_targets(targets)
+        self._sim.advance(elapsed)
+        msg = JointState(
+            name=list(self._sim.joint_names),
+            position=self._sim.joint_positions().tolist(),
+            velocity=self._sim.joint_velocities().tolist(),
+        )
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._joint_states.publish(msg)
+
+    def _on_camera(self) -> None:
+        stamp = self.get_clock().now().to_msg()
+        for name, publisher in self._cameras.items():
+            publisher.publish(rgb_to_image(self._sim.render(name), stamp, f"{name}_camera_optical_frame"))
+
+    def _on_success(self) -> None:
+        self._success.publish(Bool(data=bool(self._sim.success())))
+
+    def destroy_node(self) -> None:
+        self._sim.close()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = SimNode()
+    except (ValueError, KeyError) as error:
+        print(f"sim_node: configuration error: {error}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
