@@ -23,6 +23,13 @@ def smootherstep(x: float) -> float:
     return x * x * x * (x * (6.0 * x - 15.0) + 10.0)
 
 
+def smootherstep_slope(x: float) -> float:
+    """Derivative of :func:`smootherstep` with respect to ``x``."""
+    if not 0.0 < x < 1.0:
+        return 0.0
+    return 30.0 * x * x * (x - 1.0) * (x - 1.0)
+
+
 def crossfade_weight(t: float, start: float, window: float) -> float:
     """Weight of a chunk that began fading in at ``start``, ``window`` seconds long."""
     return smootherstep((t - start) / window)
@@ -38,7 +45,8 @@ def ensemble_weights(observation_times: np.ndarray, coefficient: float, period: 
 
 
 class SeamBlender(Protocol):
-    """The reference position at time ``t``: ``None`` when no chunk covers ``t`` (the executor then holds)."""
+    """The reference at time ``t``, ``[2, D]``: position (row 0) and velocity (row 1), both rad and rad/s;
+    ``None`` when no chunk covers ``t`` (the executor then holds)."""
 
     def add(self, track: ChunkTrack, t: float) -> None: ...
 
@@ -106,10 +114,15 @@ class CrossfadeBlender:
         if self._newest is None or t > self._newest.t_end:
             return None
         first = self._settled(t)
-        position = self._layers[first][0](t)
+        blend = self._layers[first][0](t)
         for track, start in self._layers[first + 1 :]:
-            position = position + crossfade_weight(t, start, self._window) * (track(t) - position)
-        return position
+            incoming = track(t)
+            phase = (t - start) / self._window
+            # d/dt [(1 - w) old + w new] = (1 - w) old' + w new' + w' (new - old)
+            change = (smootherstep_slope(phase) / self._window) * (incoming[0] - blend[0])
+            blend = blend + smootherstep(phase) * (incoming - blend)
+            blend[1] += change
+        return blend
 
     def prune(self, t: float) -> None:
         del self._layers[: self._settled(t)]
@@ -120,35 +133,62 @@ class CrossfadeBlender:
 
 
 class TemporalEnsembleBlender:
-    """ACT temporal ensembling: every chunk that covers ``t`` votes, weighted by its observation time."""
+    """ACT temporal ensembling: every chunk that covers ``t`` votes, weighted by its observation time.
+
+    The chunks' spline coefficients are kept stacked, so a tick costs the same few array operations
+    whether three chunks overlap or thirty.
+    """
 
     def __init__(self, coefficient: float, period: float, max_tracks: int) -> None:
         self._coefficient = coefficient
         self._period = period
         self._max_tracks = max_tracks
         self._tracks: list[ChunkTrack] = []
+        self._stack()
+
+    def _stack(self) -> None:
+        tracks = self._tracks
+        self._t0 = np.array([track.t0 for track in tracks])
+        self._dt = np.array([track.dt for track in tracks])
+        self._last_step = np.array([track.last_step for track in tracks], dtype=np.int64)
+        segments = max((track.coefficients.shape[0] for track in tracks), default=1)
+        dims = tracks[0].coefficients.shape[2] if tracks else 0
+        self._coefficients = np.zeros((len(tracks), segments, 4, dims))
+        for i, track in enumerate(tracks):
+            self._coefficients[i, : track.coefficients.shape[0]] = track.coefficients
 
     def add(self, track: ChunkTrack, t: float) -> None:
         self._tracks.append(track)
         del self._tracks[: -self._max_tracks]
+        self._stack()
 
     def restart(self, position: np.ndarray, t: float) -> None:
         pass
 
     def reference(self, t: float) -> np.ndarray | None:
-        covering = [track for track in self._tracks if track.covers(t)]
-        if not covering:
+        x = (t - self._t0) / self._dt
+        covering = np.flatnonzero((x >= 0.0) & (x <= self._last_step))
+        if covering.size == 0:
             return None
-        if len(covering) == 1:
-            return covering[0](t)
-        weights = ensemble_weights(np.array([track.t0 for track in covering]), self._coefficient, self._period)
-        return weights @ np.stack([track(t) for track in covering])
+        x = x[covering]
+        k = np.minimum(x.astype(np.int64), np.maximum(self._last_step[covering] - 1, 0))
+        u = (x - k)[:, None]
+        basis = np.empty((covering.size, 2, 4))
+        basis[:, 0] = u ** np.arange(4)
+        basis[:, 1] = np.concatenate([np.zeros_like(u), np.ones_like(u), 2.0 * u, 3.0 * u * u], axis=1)
+        basis[:, 1] /= self._dt[covering, None]
+        weights = ensemble_weights(self._t0[covering], self._coefficient, self._period)
+        return np.einsum("n,nrc,ncd->rd", weights, basis, self._coefficients[covering, k])
 
     def prune(self, t: float) -> None:
-        self._tracks = [track for track in self._tracks if track.t_end >= t]
+        kept = [track for track in self._tracks if track.t_end >= t]
+        if len(kept) != len(self._tracks):
+            self._tracks = kept
+            self._stack()
 
     def clear(self) -> None:
         self._tracks = []
+        self._stack()
 
 
 def make_blender(config: SchedulerConfig) -> SeamBlender:

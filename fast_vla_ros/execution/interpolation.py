@@ -39,28 +39,30 @@ class ChunkTrack:
         self.t0 = float(t0)
         self.dt = float(dt)
         self.t_end = self.t0 + self.dt * (actions.shape[0] - 1)
-        self._last = actions.shape[0] - 1
-        self._coefficients = _spline_coefficients(np.asarray(actions, dtype=np.float64))
+        self.last_step = actions.shape[0] - 1
+        self.coefficients = _spline_coefficients(np.asarray(actions, dtype=np.float64))  # [segments, 4, D]
 
     def covers(self, t: float) -> bool:
         return self.t0 <= t <= self.t_end
 
     def __call__(self, t: float) -> np.ndarray:
+        """``[2, D]``: position (row 0) and velocity (row 1) at ``t``; zero velocity outside the chunk."""
         x = (t - self.t0) / self.dt
-        if x <= 0.0:
-            x = 0.0
-        elif x >= self._last:
-            x = float(self._last)
-        k = min(int(x), self._coefficients.shape[0] - 1)
+        inside = 0.0 < x < self.last_step
+        x = min(max(x, 0.0), float(self.last_step))
+        k = min(int(x), self.coefficients.shape[0] - 1)
         u = x - k
-        return np.array((1.0, u, u * u, u * u * u)) @ self._coefficients[k]
+        slope = 1.0 / self.dt if inside else 0.0
+        basis = np.array(((1.0, u, u * u, u * u * u), (0.0, slope, 2.0 * u * slope, 3.0 * u * u * slope)))
+        return basis @ self.coefficients[k]
 
 
 class HoldTrack:
     """A constant position: what a crossfade fades out of when it starts from a hold."""
 
     def __init__(self, position: np.ndarray) -> None:
-        self._position = np.array(position, dtype=np.float64)
+        position = np.array(position, dtype=np.float64)
+        self._reference = np.stack([position, np.zeros_like(position)])
 
     def __call__(self, t: float) -> np.ndarray:
-        return self._position
+        return self._reference

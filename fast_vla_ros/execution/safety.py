@@ -50,48 +50,82 @@ class SafetyFilter:
         self.max_velocity = limits.max_velocity * config.velocity_scale
         self.max_acceleration = limits.max_acceleration * config.acceleration_scale
         self.max_step = np.minimum(config.max_step, self.max_velocity * period)
-        self._step_binds = config.max_step < self.max_velocity * period
         self._period = period
+        self._speed = self.max_step / period
+        self._step_binds = config.max_step < self.max_velocity * period
+        self._accelerate = self.max_acceleration * period
+        self._zero = np.zeros_like(self.lower)
+        # Row 0 toward the upper limit, row 1 toward the lower one, so both braking speeds cost one pass.
+        self._toward = np.array([1.0, -1.0])[:, None]
+        self._limit = np.stack([self.upper, -self.lower])
 
-    def _braking_speed(self, distance: np.ndarray) -> np.ndarray:
-        """Largest speed toward a limit ``distance`` away such that, after this step, full deceleration
-        still stops before it: the positive root of ``v^2 / (2 a) + v T = distance``."""
-        a, period = self.max_acceleration, self._period
-        return np.sqrt((a * period) ** 2 + 2.0 * a * np.maximum(distance, 0.0)) - a * period
+    def _approach_speed(self, distance: np.ndarray) -> np.ndarray:
+        """Closing speed on a target ``distance`` away that half the acceleration limit can still brake,
+        plus half a tick's velocity change: the most by which a target moving within the limits makes its
+        step over one tick differ from its velocity, so a target that is being followed passes unchanged."""
+        a_t = 0.5 * self._accelerate
+        return np.sqrt(a_t * a_t + self.max_acceleration * distance)
 
-    def step(self, state: MotionState, target: np.ndarray | None) -> tuple[MotionState, set[Intervention]]:
-        period = self._period
+    def _braking_speeds(self, position: np.ndarray) -> np.ndarray:
+        """Largest speeds toward the upper (row 0) and lower (row 1) limit such that, after this step, full
+        deceleration still stops before it: the positive root of ``v^2 / (2 a) + v T = distance``."""
+        distance = np.maximum(self._limit - self._toward * position, 0.0)
+        a_t = self._accelerate
+        return np.sqrt(a_t * a_t + 2.0 * self.max_acceleration * distance) - a_t
+
+    def step(
+        self, state: MotionState, target: np.ndarray | None, target_velocity: np.ndarray | None = None
+    ) -> tuple[MotionState, set[Intervention]]:
+        """The next command toward ``target`` (``None``: stop), which moves at ``target_velocity``.
+
+        Passing the target through needs no velocity. It matters once the arm is off the target, after a
+        limit acted: chasing a position with a bounded acceleration overshoots and oscillates unless the
+        approach speed, relative to the target's own motion, can still be braked at half the acceleration
+        limit (the other half is left for the target's own acceleration).
+        """
         interventions: set[Intervention] = set()
+        position, previous = state.position, state.velocity
         if target is None:
-            desired = np.zeros_like(state.velocity)
-        elif not np.all(np.isfinite(target)):
+            desired = self._zero
+        elif not (np.isfinite(target).all() and (target_velocity is None or np.isfinite(target_velocity).all())):
             interventions.add(Intervention.NON_FINITE)
-            desired = np.zeros_like(state.velocity)
+            desired = self._zero
         else:
-            clipped = np.clip(target, self.lower, self.upper)
-            if np.any(clipped != target):
+            clipped = np.minimum(np.maximum(target, self.lower), self.upper)
+            if (clipped != target).any():
                 interventions.add(Intervention.POSITION_LIMIT)
-            desired = (clipped - state.position) / period
+            error = clipped - position
+            desired = error / self._period
+            moving = (
+                self._zero
+                if target_velocity is None
+                else np.minimum(np.maximum(target_velocity, -self._speed), self._speed)
+            )
+            approach = self._approach_speed(np.abs(error))
+            tracked = np.where(
+                error > 0, np.minimum(desired, moving + approach), np.maximum(desired, moving - approach)
+            )
+            if (tracked != desired).any():
+                interventions.add(Intervention.ACCELERATION_LIMIT)
+            desired = tracked
 
-        speed = self.max_step / period
-        accelerate = self.max_acceleration * period
-        brake_up = self._braking_speed(self.upper - state.position)
-        brake_down = self._braking_speed(state.position - self.lower)
-        high = np.minimum(np.minimum(speed, state.velocity + accelerate), brake_up)
-        low = np.maximum(np.maximum(-speed, state.velocity - accelerate), -brake_down)
+        speed, accelerate = self._speed, self._accelerate
+        brake_up, brake_down = self._braking_speeds(position) * self._toward
+        high = np.minimum(np.minimum(speed, previous + accelerate), brake_up)
+        low = np.maximum(np.maximum(-speed, previous - accelerate), brake_down)
         # Only rounding can make the interval empty (see the module docstring); the upper bound wins then.
         velocity = np.minimum(np.maximum(desired, low), high)
 
-        if target is not None:
-            changed = velocity != desired
+        changed = velocity != desired
+        if target is not None and changed.any():
             bound = np.where(desired > high, high, low)
-            at_speed = changed & ((bound == speed) | (bound == -speed))
-            if np.any(at_speed & self._step_binds):
+            at_speed = changed & (np.abs(bound) == speed)
+            if (at_speed & self._step_binds).any():
                 interventions.add(Intervention.MAX_STEP)
-            if np.any(at_speed & ~self._step_binds):
+            if (at_speed & ~self._step_binds).any():
                 interventions.add(Intervention.VELOCITY_LIMIT)
-            if np.any(changed & ((bound == state.velocity + accelerate) | (bound == state.velocity - accelerate))):
+            if (changed & ((bound == previous + accelerate) | (bound == previous - accelerate))).any():
                 interventions.add(Intervention.ACCELERATION_LIMIT)
-            if np.any(changed & ((bound == brake_up) | (bound == -brake_down))):
+            if (changed & ((bound == brake_up) | (bound == brake_down))).any():
                 interventions.add(Intervention.POSITION_LIMIT)
-        return MotionState(state.position + velocity * period, velocity), interventions
+        return MotionState(position + velocity * self._period, velocity), interventions

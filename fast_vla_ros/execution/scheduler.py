@@ -201,7 +201,7 @@ class ChunkScheduler:
             names,
             state.position.copy(),
             state.velocity.copy(),
-            None if self._holding else reference,
+            None if self._holding else reference[0],
             frozenset(interventions),
         )
 
@@ -226,9 +226,11 @@ class ChunkScheduler:
                 reason = HoldReason.CHUNK_EXHAUSTED
             elif not np.all(np.isfinite(reference)):
                 reason = HoldReason.INVALID_REFERENCE
-        # A non-finite reference still goes to the filter, which counts it and stops.
-        target = reference if reason in (None, HoldReason.INVALID_REFERENCE) else None
-        state, interventions = self._filter.step(state, target)
+        if reason in (None, HoldReason.INVALID_REFERENCE):
+            # A non-finite reference still goes to the filter, which counts it and stops.
+            state, interventions = self._filter.step(state, reference[0], reference[1])
+        else:
+            state, interventions = self._filter.step(state, None)
         return state, reason, reference, interventions
 
     def plan(self) -> JointTrajectory | None:
