@@ -45,6 +45,7 @@ REQUIRED_FILES = (
     VOCABULARY_FILE,
 )
 
+
 @dataclass
 class PolicyParts:
     """Everything a checkpoint holds, unassembled: what training resumes from and ``VLAPolicy`` runs."""

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from transformers import PaliGemmaConfig
 
+from fast_vla_ros.tokenizers.base import DecodeStatus
+
 
 @dataclass(frozen=True)
 class PolicyConfig:
@@ -25,6 +27,9 @@ class PolicyConfig:
     state_bins: int = 256  # pi0-FAST discretizes the normalized state into 256 bins in the prompt
     max_action_tokens: int = 128  # decode bound; a chunk that needs more is reported as truncated
     max_prompt_tokens: int = 64  # text tokens after the images; longer instructions are rejected
+    # DecodeStatus flags that still give an executable chunk: a FAST sequence a few coefficients short or
+    # long only loses or drops high-frequency detail. Anything else (EMPTY, INVALID_BYTES) yields no chunk.
+    tolerated_decode_issues: tuple[str, ...] = ("TOO_SHORT", "TOO_LONG")
 
     def __post_init__(self) -> None:
         if not self.cameras or len(set(self.cameras)) != len(self.cameras):
@@ -32,10 +37,23 @@ class PolicyConfig:
         for name in ("horizon", "state_bins", "max_action_tokens", "max_prompt_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"PolicyConfig.{name} must be positive, got {getattr(self, name)}")
+        unknown = [name for name in self.tolerated_decode_issues if name not in DecodeStatus.__members__]
+        if unknown:
+            raise ValueError(f"PolicyConfig.tolerated_decode_issues: {unknown} are not DecodeStatus flags")
         object.__setattr__(self, "cameras", tuple(self.cameras))
+        object.__setattr__(self, "tolerated_decode_issues", tuple(self.tolerated_decode_issues))
+
+    @property
+    def tolerated_decode_status(self) -> DecodeStatus:
+        status = DecodeStatus.OK
+        for name in self.tolerated_decode_issues:
+            status |= DecodeStatus[name]
+        return status
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps({**asdict(self), "cameras": list(self.cameras)}, indent=2) + "\n")
+        document = {**asdict(self), "cameras": list(self.cameras)}
+        document["tolerated_decode_issues"] = list(self.tolerated_decode_issues)
+        Path(path).write_text(json.dumps(document, indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> PolicyConfig:

@@ -56,7 +56,7 @@ class StageTimes:
 class PolicyResult:
     chunk: ActionChunk | None  # None when the tokens did not decode cleanly: do not execute anything
     action_tokens: list[int]  # the action tokenizer's ids, as the model emitted them
-    status: str  # "ok", or why ``chunk`` is None
+    status: str  # "ok", "ok (TOO_SHORT)" when a tolerated decode issue occurred, or why ``chunk`` is None
     timing: StageTimes
 
     @property
@@ -178,9 +178,11 @@ class VLAPolicy:
             return None, f"no end-of-action marker within {self.config.max_action_tokens} action tokens"
         dim = self.action_space.action_dim
         chunks, statuses = self.action_tokenizer.decode([tokens], self.config.horizon, dim, return_status=True)
-        if statuses[0] != DecodeStatus.OK:
-            return None, f"action tokens do not decode cleanly: {statuses[0].name}"
+        decode_status = statuses[0]
+        if decode_status & ~self.config.tolerated_decode_status:
+            return None, f"action tokens do not decode cleanly: {decode_status.name}"
         targets = self.action_space.to_joint_targets(chunks[0], state)
         if not np.all(np.isfinite(targets)):
             return None, "decoded joint targets contain NaN or Inf"
-        return ActionChunk(targets, t0=stamp, dt=self.action_space.dt, joint_names=self.action_space.joint_names), "ok"
+        chunk = ActionChunk(targets, t0=stamp, dt=self.action_space.dt, joint_names=self.action_space.joint_names)
+        return chunk, "ok" if decode_status == DecodeStatus.OK else f"ok ({decode_status.name})"

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from fast_vla_ros.policy.images import stack_cameras, to_pixels
 from fast_vla_ros.policy.model import build_model, image_size, image_tokens_per_camera
 from fast_vla_ros.policy.prompt import encode_prefix, encode_suffix
 from fast_vla_ros.policy.vocabulary import PromptVocabulary
+from fast_vla_ros.tokenizers.base import ActionTokenizer
 from fast_vla_ros.types import Observation
 
 TrainingSample = tuple[Observation, np.ndarray]
@@ -76,7 +77,7 @@ class TrainingHistory:
 
 def new_policy_parts(
     samples: Iterable[TrainingSample],
-    tokenizer_class: type,
+    fit_tokenizer: Callable[[np.ndarray], ActionTokenizer],
     config: PolicyConfig,
     dt: float,
     size: ModelSize = TINY,
@@ -84,7 +85,10 @@ def new_policy_parts(
     absolute_joints: tuple[str, ...] = (),
     seed: int = 0,
 ) -> PolicyParts:
-    """Fit normalization, the action tokenizer and the text vocabulary on the training split; a fresh model."""
+    """Fit normalization, the action tokenizer and the text vocabulary on the training split; a fresh model.
+
+    ``fit_tokenizer`` receives the normalized training chunks ``[N, H, D]``, e.g. ``FastTokenizer.fit``.
+    """
     states, targets, instructions, joint_names = [], [], set(), None
     for observation, chunk in samples:
         if joint_names is None:
@@ -96,7 +100,7 @@ def new_policy_parts(
         raise ValueError("no training samples")
     space = ActionSpace.fit(np.stack(states), np.stack(targets), joint_names, dt, convention, absolute_joints)
     normalized = np.stack([space.normalize_targets(t, s) for t, s in zip(targets, states, strict=True)])
-    action_tokenizer = tokenizer_class.fit(normalized)
+    action_tokenizer = fit_tokenizer(normalized)
     vocab = PromptVocabulary.build(sorted(instructions), action_tokenizer.vocab_size, config.state_bins)
     return PolicyParts(build_model(vocab, size, seed), vocab, action_tokenizer, space, config)
 
@@ -299,19 +303,20 @@ def train(
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             history.step += 1
-            running += float(loss)
+            value = loss.detach().item()
+            running += value
             running_steps += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss):.3f}")
+            bar.set_postfix(loss=f"{value:.3f}")
             at_end = history.step == config.steps
             if history.step % config.validate_every == 0 or at_end:
                 history.train_loss.append((history.step, running / running_steps))
                 running, running_steps = 0.0, 0
                 message = f"step {history.step}: train loss {history.train_loss[-1][1]:.4f}"
                 if validation_data is not None:
-                    value = validation_loss(parts, validation_data, config.batch_size, config.validation_batches)
-                    history.validation_loss.append((history.step, value))
-                    message += f", validation loss {value:.4f}"
+                    validation = validation_loss(parts, validation_data, config.batch_size, config.validation_batches)
+                    history.validation_loss.append((history.step, validation))
+                    message += f", validation loss {validation:.4f}"
                 bar.write(message)
             if history.step % config.checkpoint_every == 0 or at_end:
                 _save(parts, out_dir, optimizer, history, config)
