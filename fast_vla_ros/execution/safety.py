@@ -60,11 +60,13 @@ class SafetyFilter:
         self._limit = np.stack([self.upper, -self.lower])
 
     def _approach_speed(self, distance: np.ndarray) -> np.ndarray:
-        """Closing speed on a target ``distance`` away that half the acceleration limit can still brake,
-        plus half a tick's velocity change: the most by which a target moving within the limits makes its
-        step over one tick differ from its velocity, so a target that is being followed passes unchanged."""
+        """Closing speed on a target ``distance`` away that half the acceleration limit can still brake.
+
+        Never below half a tick's velocity change: a target moving within the limits can step that much
+        more or less in a tick than its velocity says, and a target being followed must pass unchanged.
+        """
         a_t = 0.5 * self._accelerate
-        return np.sqrt(a_t * a_t + self.max_acceleration * distance)
+        return np.maximum(np.sqrt(a_t * a_t + self.max_acceleration * distance) - a_t, a_t)
 
     def _braking_speeds(self, position: np.ndarray) -> np.ndarray:
         """Largest speeds toward the upper (row 0) and lower (row 1) limit such that, after this step, full
