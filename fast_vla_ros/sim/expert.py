@@ -4,7 +4,7 @@ Between waypoints the tool centre point follows a minimum-jerk profile in time (
 along a straight line, with its orientation slerped, and each 50 Hz sample is solved by IK seeded
 with the previous one. Straight lines matter for the push (a joint-space blend would dip into the
 table); minimum jerk gives the smooth, human-like chunks the FAST tokenizer is designed for. A
-segment that would exceed a joint's velocity limit is slowed down until it does not.
+segment that would exceed a joint's velocity or acceleration limit is slowed down until it does not.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ GRIPPER_CLOSED = 0.0
 PUSH_GRIPPER = 0.012  # fingers 2.4 cm apart: a fork that cradles the object while pushing
 APPROACH_HEIGHT = 0.12  # tcp height above the table when travelling between objects
 FINAL_HOLD = 0.3  # s of standing still at the end, so the last state is settled
-VELOCITY_MARGIN = 0.8  # plan to this fraction of each joint's velocity limit
+LIMIT_MARGIN = 0.8  # plan to this fraction of each joint's velocity and acceleration limits
 IK_TOLERANCE = 2e-3  # m + rad; larger residuals mean the pose is out of reach
 
 
@@ -102,7 +102,8 @@ class ScriptedExpert:
         self.arm = arm
         self.control_dt = control_dt
         self.ik = TcpInverseKinematics(arm)
-        self._max_velocity = arm.limits.max_velocity * VELOCITY_MARGIN
+        self._max_velocity = arm.limits.max_velocity * LIMIT_MARGIN
+        self._max_acceleration = arm.limits.max_acceleration * LIMIT_MARGIN
 
     def plan(self, episode: TaskEpisode, start: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Joint targets at ``control_dt`` from ``start`` (joint positions in limits order); ``rng`` varies
@@ -116,8 +117,7 @@ class ScriptedExpert:
             duration = waypoint.duration * rng.uniform(0.85, 1.15)
             while True:
                 segment = self._segment(q, position, rotation, gripper, waypoint, duration)
-                speed = np.max(np.abs(np.diff(np.vstack([np.r_[q, gripper], segment]), axis=0)), axis=0)
-                overshoot = float(np.max(speed / self.control_dt / self._max_velocity))
+                overshoot = self._limit_overshoot(np.r_[q, gripper], segment)
                 if overshoot <= 1.0:
                     break
                 duration *= overshoot * 1.05
@@ -126,6 +126,19 @@ class ScriptedExpert:
             position, rotation = np.array(waypoint.position), tool_down_rotation(waypoint.yaw)
         hold = np.repeat(rows[-1][-1:], int(round(FINAL_HOLD / self.control_dt)), axis=0)
         return np.vstack([*rows, hold])
+
+    def _limit_overshoot(self, previous: np.ndarray, segment: np.ndarray) -> float:
+        """How many times longer the segment must take to respect the velocity and acceleration margins
+        (velocity scales with 1/duration, acceleration with 1/duration^2); at rest before it starts."""
+        path = np.vstack([previous, previous, segment])
+        velocity = np.diff(path, axis=0) / self.control_dt
+        acceleration = np.diff(velocity, axis=0) / self.control_dt
+        return float(
+            max(
+                np.max(np.abs(velocity) / self._max_velocity),
+                np.sqrt(np.max(np.abs(acceleration) / self._max_acceleration)),
+            )
+        )
 
     def _segment(
         self,

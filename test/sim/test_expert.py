@@ -1,4 +1,5 @@
-"""The scripted expert: succeeds, stays within joint position and velocity limits, and is tracked closely."""
+"""The scripted expert: succeeds, stays within joint position, velocity and acceleration limits, and is
+tracked closely."""
 
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ def test_expert_succeeds_within_limits_and_is_tracked(sim, family, seed):
     plan = np.array(actions)
     assert 2.0 <= len(plan) * CONTROL_DT <= 8.0
     assert np.all(plan >= limits.lower) and np.all(plan <= limits.upper)
-    assert np.all(np.abs(np.diff(plan, axis=0)) / CONTROL_DT <= limits.max_velocity)
+    velocity = np.diff(plan, axis=0) / CONTROL_DT
+    assert np.all(np.abs(velocity) <= limits.max_velocity)
+    assert np.all(np.abs(np.diff(velocity, axis=0)) / CONTROL_DT <= limits.max_acceleration)
     assert max(errors[1:]) < 0.06, "position servos lag the 50 Hz targets"
 
 
