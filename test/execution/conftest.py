@@ -20,8 +20,10 @@ def home(limits: JointLimits) -> np.ndarray:
 
 
 def ramp_chunk(limits: JointLimits, start: np.ndarray, t0: float, step: float, horizon: int = 20, dt: float = PERIOD):
-    """A chunk moving every joint by ``step`` per row from ``start``."""
-    actions = start + step * np.arange(horizon)[:, None] * np.ones(len(limits.joint_names))
+    """A chunk moving every arm joint by ``step`` per row from ``start``; the gripper stays put."""
+    moving = np.ones(len(limits.joint_names))
+    moving[-1] = 0.0
+    actions = start + step * np.arange(horizon)[:, None] * moving
     return ActionChunk(actions, t0, dt, limits.joint_names)
 
 
