@@ -42,8 +42,7 @@ from fast_vla_ros.execution.status import Status
 from fast_vla_ros.msg import ActionChunk as ActionChunkMsg
 from fast_vla_ros.nodes.conversions import InvalidInput, msg_to_action_chunk, seconds_to_stamp, stamp_to_seconds
 from fast_vla_ros.nodes.diagnostics import diagnostic_array
-from fast_vla_ros.nodes.parameters import config_sections, declare_sections
-from fast_vla_ros.types import JointLimits
+from fast_vla_ros.nodes.parameters import config_sections, declare_joint_limits, declare_sections
 
 OUTPUT_MODES = ("forward_position", "joint_trajectory", "follow_joint_trajectory")
 # Controllers subscribe with the system default QoS (reliable, volatile): match it exactly.
@@ -71,17 +70,14 @@ def trajectory_msg(planned: PlannedTrajectory) -> JointTrajectory:
 class ChunkExecutorNode(Node):
     def __init__(self) -> None:
         super().__init__("chunk_executor_node")
-        limits_file = self.declare_parameter("joint_limits_file", "").value
         self._mode = self.declare_parameter("output_mode", "forward_position").value
         controller = self.declare_parameter("controller_name", "forward_position_controller").value
         start_armed = self.declare_parameter("start_armed", False).value
         diagnostics_period = self.declare_parameter("diagnostics_period", 1.0).value
         if self._mode not in OUTPUT_MODES:
             raise ValueError(f"output_mode must be one of {OUTPUT_MODES}, got '{self._mode}'")
-        if not limits_file:
-            raise ValueError("parameter joint_limits_file is required (see config/arm.example.yaml)")
         config = ExecutionConfig.from_mapping(declare_sections(self, config_sections(ExecutionConfig)))
-        self._scheduler = ChunkScheduler(JointLimits.from_yaml(limits_file), config)
+        self._scheduler = ChunkScheduler(declare_joint_limits(self), config)
         self._period = config.scheduler.control_period
 
         group = MutuallyExclusiveCallbackGroup()  # everything touching the scheduler, one at a time

@@ -15,6 +15,10 @@ from typing import Any
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 
+from fast_vla_ros.types import JointLimits
+
+LIMIT_FIELDS = ("lower", "upper", "max_velocity", "max_acceleration")
+
 # Typed by the core's validation, not by rclpy: a YAML ``1`` for a float field must not be refused.
 _DYNAMIC = ParameterDescriptor(dynamic_typing=True)
 
@@ -35,6 +39,23 @@ def declare_section(node: Node, section: str, config_class: type) -> dict[str, A
 
 def declare_sections(node: Node, sections: dict[str, type]) -> dict[str, dict[str, Any]]:
     return {section: declare_section(node, section, config_class) for section, config_class in sections.items()}
+
+
+def declare_joint_limits(node: Node) -> JointLimits:
+    """The arm's joints and limits from parameters ``joint_names`` and ``joint_limits.<joint>.<field>``,
+    as written in config/arm.example.yaml; a missing or non-numeric value names the parameter."""
+    joint_names = list(node.declare_parameter("joint_names", [""], _DYNAMIC).value)
+    if joint_names == [""] or not joint_names:
+        raise ValueError("parameter joint_names is required: the arm's joints, in the controller's order")
+    limits: dict[str, dict[str, float]] = {}
+    for joint in joint_names:
+        for field in LIMIT_FIELDS:
+            name = f"joint_limits.{joint}.{field}"
+            value = node.declare_parameter(name, float("nan"), _DYNAMIC).value
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+                raise ValueError(f"parameter {name} is required (a number), got {value!r}")
+            limits.setdefault(joint, {})[field] = float(value)
+    return JointLimits.from_mapping(limits, source="joint_limits parameters")
 
 
 def config_sections(config_class: type) -> dict[str, type]:
