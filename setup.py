@@ -11,6 +11,7 @@ from setuptools import find_packages, setup
 
 PACKAGE = "fast_vla_ros"
 ROOT = Path(__file__).parent
+NODES = ("policy_node", "chunk_executor_node", "sim_node")
 
 
 def share_files(folder: str) -> list[tuple[str, list[str]]]:
@@ -35,6 +36,8 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
+        # pip ignores setup.cfg's install_scripts, so ship the node executables where ros2 run looks.
+        (f"lib/{PACKAGE}", [f"executables/{node}" for node in NODES]),
         *share_files("launch"),
         *share_files("config"),
     ],
@@ -43,6 +46,7 @@ setup(
     entry_points={
         "console_scripts": [
             "fast-vla = fast_vla_ros.cli:main",
+            *[f"{node} = fast_vla_ros.nodes.{node}:main" for node in NODES],
         ],
     },
 )

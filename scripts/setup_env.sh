@@ -41,7 +41,7 @@ export MUJOCO_GL="${MUJOCO_GL:-egl}"
 # Python sources need no reinstall: PYTHONPATH puts the source tree first.
 _package_stamp="$FAST_VLA_VENV/.fast_vla_ros-package.sha256"
 _package_hash="$(cd "$FAST_VLA_ROOT" && cat setup.py package.xml CMakeLists.txt msg/*.msg \
-  scripts/install_package.sh | sha256sum | cut -d' ' -f1)"
+  scripts/install_package.sh executables/* | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$_package_stamp" 2>/dev/null)" != "$_package_hash" ]; then
   echo "fast_vla_ros: building and installing the package (messages included)"
   bash "$FAST_VLA_ROOT/scripts/install_package.sh"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 
 from fast_vla_ros.execution.config import ExecutionConfig
@@ -26,8 +27,12 @@ def test_sim_executor_limits_match_the_simulated_arm():
         assert np.array_equal(getattr(configured, field), getattr(arm, field)), field
 
 
-def test_executor_sections_are_valid_execution_configs():
-    parameters = executor_parameters("sim.yaml")
+@pytest.mark.parametrize("file", ["sim.yaml", "arm.example.yaml"])
+def test_executor_parameters_are_valid(file):
+    parameters = executor_parameters(file)
     sections = {k: v for k, v in parameters.items() if k in ("scheduler", "safety", "watchdog", "trajectory")}
     config = ExecutionConfig.from_mapping(sections)
+    limits = JointLimits.from_mapping(parameters["joint_limits"])
+    assert tuple(parameters["joint_names"]) == limits.joint_names
     assert config.scheduler.control_period == 0.02
+    assert parameters["output_mode"] in ("forward_position", "joint_trajectory", "follow_joint_trajectory")

@@ -79,6 +79,10 @@ class JointTrajectoryFollower:
             else:
                 h00, h10 = 2 * s**3 - 3 * s**2 + 1, s**3 - 2 * s**2 + s
                 h01, h11 = -2 * s**3 + 3 * s**2, s**3 - s**2
-                out[self._indices] = (h00 * positions[k] + h10 * h * self._velocities[k]
-                                      + h01 * positions[k + 1] + h11 * h * self._velocities[k + 1])
+                out[self._indices] = (
+                    h00 * positions[k]
+                    + h10 * h * self._velocities[k]
+                    + h01 * positions[k + 1]
+                    + h11 * h * self._velocities[k + 1]
+                )
         return out
