@@ -14,6 +14,7 @@ import sys
 COMMAND_MODULES: tuple[str, ...] = (
     "fast_vla_ros.cli.tokenizer_commands",
     "fast_vla_ros.cli.sim_commands",
+    "fast_vla_ros.cli.policy_commands",
 )
 
 

@@ -76,10 +76,13 @@ class TrainingHistory:
 
 
 def new_policy_parts(
-    samples: Iterable[TrainingSample],
+    states: np.ndarray,
+    targets: np.ndarray,
+    instructions: Iterable[str],
+    joint_names: tuple[str, ...],
+    dt: float,
     fit_tokenizer: Callable[[np.ndarray], ActionTokenizer],
     config: PolicyConfig,
-    dt: float,
     size: ModelSize = TINY,
     convention: str = "absolute",
     absolute_joints: tuple[str, ...] = (),
@@ -87,21 +90,20 @@ def new_policy_parts(
 ) -> PolicyParts:
     """Fit normalization, the action tokenizer and the text vocabulary on the training split; a fresh model.
 
-    ``fit_tokenizer`` receives the normalized training chunks ``[N, H, D]``, e.g. ``FastTokenizer.fit``.
+    Takes arrays rather than samples so a caller can gather them without decoding a single image:
+    ``states`` [N, D] at each chunk start, absolute ``targets`` [N, >= horizon, D]. ``fit_tokenizer``
+    receives the normalized chunks ``[N, horizon, D]``, e.g. ``FastTokenizer.fit``.
     """
-    states, targets, instructions, joint_names = [], [], set(), None
-    for observation, chunk in samples:
-        if joint_names is None:
-            joint_names = observation.joint_names
-        states.append(np.asarray(observation.state, dtype=np.float64))
-        targets.append(np.asarray(chunk, dtype=np.float64)[: config.horizon])
-        instructions.add(observation.instruction)
-    if joint_names is None:
+    states = np.asarray(states, dtype=np.float64)
+    targets = np.asarray(targets, dtype=np.float64)[:, : config.horizon]
+    if len(states) == 0:
         raise ValueError("no training samples")
-    space = ActionSpace.fit(np.stack(states), np.stack(targets), joint_names, dt, convention, absolute_joints)
+    if targets.shape[1] != config.horizon:
+        raise ValueError(f"training chunks have {targets.shape[1]} steps, fewer than the horizon {config.horizon}")
+    space = ActionSpace.fit(states, targets, joint_names, dt, convention, absolute_joints)
     normalized = np.stack([space.normalize_targets(t, s) for t, s in zip(targets, states, strict=True)])
     action_tokenizer = fit_tokenizer(normalized)
-    vocab = PromptVocabulary.build(sorted(instructions), action_tokenizer.vocab_size, config.state_bins)
+    vocab = PromptVocabulary.build(sorted(set(instructions)), action_tokenizer.vocab_size, config.state_bins)
     return PolicyParts(build_model(vocab, size, seed), vocab, action_tokenizer, space, config)
 
 

@@ -38,6 +38,13 @@ CAMERAS = ("scene", "wrist")
 INSTRUCTIONS = ("touch the red cube", "push the blue block left")
 
 
+def parts_for(samples: list[TrainingSample], fit_tokenizer, config: PolicyConfig):
+    states = np.stack([o.state for o, _ in samples])
+    targets = np.stack([t for _, t in samples])
+    instructions = [o.instruction for o, _ in samples]
+    return new_policy_parts(states, targets, instructions, JOINTS, 0.02, fit_tokenizer, config, size=MICRO)
+
+
 def make_samples(count: int, seed: int = 0) -> list[TrainingSample]:
     """Observation at the first step of each chunk; images carry the instruction index so they matter."""
     chunks = reaching_chunks(count, horizon=HORIZON, action_dim=DIM, seed=seed, trajectory_steps=200)
@@ -67,7 +74,7 @@ def policy_config() -> PolicyConfig:
 
 @pytest.fixture
 def binning_parts(samples, policy_config):
-    return new_policy_parts(samples, BinningTokenizer.fit, policy_config, dt=0.02, size=MICRO)
+    return parts_for(samples, BinningTokenizer.fit, policy_config)
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +86,7 @@ def trained(tmp_path_factory):
     config = PolicyConfig(
         cameras=CAMERAS, horizon=HORIZON, max_action_tokens=HORIZON * DIM + 4, action_tokenizer="binning"
     )
-    parts = new_policy_parts(four, BinningTokenizer.fit, config, dt=0.02, size=MICRO)
+    parts = parts_for(four, BinningTokenizer.fit, config)
     schedule = TrainingConfig(
         steps=200,
         batch_size=4,

@@ -8,10 +8,10 @@ from safetensors.torch import load_file
 
 from fast_vla_ros.policy.checkpoint import load_checkpoint, load_policy
 from fast_vla_ros.policy.config import PolicyConfig
-from fast_vla_ros.policy.training import TrainingConfig, collate, new_policy_parts, train, validation_loss
+from fast_vla_ros.policy.training import TrainingConfig, collate, train, validation_loss
 from fast_vla_ros.tokenizers import FastTokenizer
 
-from .conftest import CAMERAS, HORIZON, MICRO, make_samples
+from .conftest import CAMERAS, HORIZON, make_samples, parts_for
 
 
 def test_loss_only_covers_the_action_suffix(binning_parts, samples):
@@ -54,7 +54,7 @@ def test_toy_pipeline_with_fast_tokenizer(tmp_path):
     """Samples -> fit FAST -> train a few steps -> save -> load -> predict: every piece of the real path."""
     samples = make_samples(16, seed=3)
     config = PolicyConfig(cameras=CAMERAS, horizon=HORIZON, max_action_tokens=32, action_tokenizer="fast")
-    parts = new_policy_parts(samples, lambda c: FastTokenizer.fit(c, vocab_size=256), config, dt=0.02, size=MICRO)
+    parts = parts_for(samples, lambda c: FastTokenizer.fit(c, vocab_size=256), config)
     before = validation_loss(parts, samples, 8, 2)
     schedule = TrainingConfig(
         steps=30, batch_size=8, learning_rate=3e-3, warmup_steps=3, validate_every=30, checkpoint_every=30

@@ -1,0 +1,138 @@
+"""``fast-vla train``: fit normalization and an action tokenizer on demonstrations, then train a policy.
+
+The last ``--validation-episodes`` episodes of the data set are held out for the validation loss and
+never seen by the fits. Running the same command again on the same ``--out`` continues a run that was
+interrupted (weights, optimizer moments, step and schedule come from the checkpoint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from fast_vla_ros.cli import CommandError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser(
+        "train",
+        help="train a VLA policy on demonstrations (fits normalization and tokenizer first)",
+        description="Train a PaliGemma-layout VLA policy on a data set written by `fast-vla sim-demos`.",
+    )
+    train.add_argument("--data", type=Path, required=True, help="data set directory (LeRobot v3 layout)")
+    train.add_argument(
+        "--tokenizer", choices=("fast", "binning"), default="fast", help="action tokenizer (default fast)"
+    )
+    train.add_argument("--out", type=Path, required=True, help="checkpoint directory (resumed when it holds a run)")
+    train.add_argument("--horizon", type=int, default=50, help="chunk length in control steps (default 50 = 1 s)")
+    train.add_argument("--stride", type=int, default=2, help="frames between training observations (default 2)")
+    train.add_argument("--steps", type=int, default=3000, help="optimizer steps (default 3000)")
+    train.add_argument("--batch-size", type=int, default=32, help="samples per step (default 32)")
+    train.add_argument("--learning-rate", type=float, default=5e-4, help="peak AdamW learning rate (default 5e-4)")
+    train.add_argument("--validation-episodes", type=int, default=2, help="episodes held out (default 2)")
+    train.add_argument("--validate-every", type=int, default=250, help="steps between validations (default 250)")
+    train.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (default 500)")
+    train.add_argument(
+        "--convention", choices=("absolute", "delta"), default="absolute", help="joint targets (default absolute)"
+    )
+    train.add_argument(
+        "--absolute-joints", default="", help="comma-separated joints kept absolute under --convention delta"
+    )
+    train.add_argument("--seed", type=int, default=0, help="model initialisation and data order (default 0)")
+    train.add_argument(
+        "--threads", type=int, default=0, help="torch CPU threads (default 0: torch's choice; 1 on a busy machine)"
+    )
+    train.set_defaults(handler=train_policy)
+
+
+def _split(episodes: int, held_out: int) -> tuple[list[int], list[int]]:
+    if held_out < 0 or held_out >= episodes:
+        raise CommandError(f"--validation-episodes must be in [0, {episodes - 1}] for {episodes} episodes")
+    return list(range(episodes - held_out)), list(range(episodes - held_out, episodes))
+
+
+def train_policy(args: argparse.Namespace) -> int:
+    for name in ("horizon", "stride", "steps", "batch_size", "validate_every", "checkpoint_every"):
+        if getattr(args, name) < 1:
+            raise CommandError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    from fast_vla_ros.data.episode_dataset import EpisodeDataset
+    from fast_vla_ros.data.training_chunks import TrainingChunks
+    from fast_vla_ros.policy.config import PolicyConfig
+    from fast_vla_ros.policy.training import TrainingConfig, has_training_state, new_policy_parts, train
+    from fast_vla_ros.tokenizers import TOKENIZER_KINDS
+
+    if args.threads > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+    if not args.data.is_dir():
+        raise CommandError(f"data set directory not found: {args.data}")
+    try:
+        dataset = EpisodeDataset(args.data)
+    except (OSError, KeyError, ValueError) as error:
+        raise CommandError(f"{args.data} is not a readable data set: {error}") from error
+    train_episodes, validation_episodes = _split(len(dataset), args.validation_episodes)
+    chunks = TrainingChunks(
+        dataset, args.horizon, stride=args.stride, shuffle=True, seed=args.seed, episodes=train_episodes
+    )
+    validation = (
+        TrainingChunks(dataset, args.horizon, stride=args.stride * 5, episodes=validation_episodes)
+        if validation_episodes
+        else None
+    )
+    parts = None
+    if has_training_state(args.out):
+        print(f"resuming the run in {args.out}")
+    else:
+        states, targets, instructions = [], [], []
+        for episode in train_episodes:
+            rows = dataset.frame_rows(episode)
+            for frame in range(0, dataset.episodes[episode].length, args.stride):
+                states.append(dataset.state[rows][frame])
+                targets.append(chunks.chunk(episode, frame).actions)
+            instructions.append(dataset.episodes[episode].instruction)
+        config = PolicyConfig(cameras=dataset.cameras, horizon=args.horizon, action_tokenizer=args.tokenizer)
+        absolute = tuple(j for j in args.absolute_joints.split(",") if j)
+        try:
+            parts = new_policy_parts(
+                np.stack(states),
+                np.stack(targets),
+                instructions,
+                dataset.joint_names,
+                chunks.dt,
+                TOKENIZER_KINDS[args.tokenizer].fit,
+                config,
+                convention=args.convention,
+                absolute_joints=absolute,
+                seed=args.seed,
+            )
+        except ValueError as error:
+            raise CommandError(str(error)) from error
+        # Bound decoding at 1.25x the longest training chunk: a model that runs past it has lost the thread.
+        normalized = np.stack(
+            [parts.action_space.normalize_targets(t, s) for t, s in zip(targets, states, strict=True)]
+        )
+        longest = max(len(tokens) for tokens in parts.action_tokenizer.encode(normalized))
+        parts.config = dataclasses.replace(config, max_action_tokens=int(longest * 1.25) + 4)
+        print(
+            f"fitted on {len(states)} chunks of {len(train_episodes)} episodes: {args.tokenizer} tokenizer with "
+            f"{parts.action_tokenizer.vocab_size} tokens (longest chunk {longest}), "
+            f"vocabulary {parts.vocab.vocab_size} ids"
+        )
+    schedule = TrainingConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        validate_every=args.validate_every,
+        checkpoint_every=args.checkpoint_every,
+        seed=args.seed,
+    )
+    _, history = train(chunks, args.out, schedule, parts, validation)
+    final = history.validation_loss[-1][1] if history.validation_loss else history.train_loss[-1][1]
+    kind = "validation" if validation else "train"
+    print(f"wrote {args.out} after {history.step} steps (final {kind} loss {final:.4f})")
+    return 0
