@@ -1,0 +1,312 @@
+"""policy_node: camera images, joint states and an instruction in, timed action chunks out.
+
+Callbacks only store the newest message of each input; a worker thread takes a snapshot, validates
+and converts it, runs the model and publishes the chunk stamped with the observation's time, so the
+executor can skip the steps that passed during inference. Inference never runs in a ROS callback.
+When an input is missing, stale or malformed the node publishes no chunk (the executor then holds the
+arm) and says why in the log, in ``~/status`` and in the diagnostics; a valid input resumes.
+
+Interfaces:
+  subscribes  camera topics (sensor_msgs/Image, or CompressedImage when the topic ends in /compressed;
+              sensor-data QoS), joint_states (sensor_msgs/JointState), instruction (std_msgs/String,
+              reliable + transient local so a node started late still gets the last instruction)
+  publishes   action_chunk (fast_vla_ros/ActionChunk), ~/status (fast_vla_ros/PolicyStatus),
+              /diagnostics (diagnostic_msgs/DiagnosticArray, 1 Hz)
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image, JointState
+from std_msgs.msg import String
+
+from fast_vla_ros.msg import ActionChunk as ActionChunkMsg
+from fast_vla_ros.msg import PolicyStatus
+from fast_vla_ros.nodes.conversions import (
+    InvalidInput,
+    action_chunk_to_msg,
+    compressed_image_to_rgb,
+    image_to_rgb,
+    joint_positions,
+    stamp_to_seconds,
+)
+from fast_vla_ros.nodes.diagnostics import diagnostic_array
+from fast_vla_ros.types import Observation
+
+INSTRUCTION_QOS = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
+DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "models" / "default"
+
+
+@dataclass
+class Received:
+    """The newest message of one input and when it arrived (this node's clock, seconds)."""
+
+    msg: object
+    arrival: float
+
+
+class PolicyNode(Node):
+    def __init__(self) -> None:
+        super().__init__("policy_node")
+        self._shutdown = threading.Event()
+        self._worker: threading.Thread | None = None
+        policy_dir = self.declare_parameter("policy_dir", "").value or str(find_default_policy())
+        device = self.declare_parameter("device", "auto").value
+        self._replan_period = float(self.declare_parameter("replan_period", 0.4).value)
+        self._input_timeout = float(self.declare_parameter("input_timeout", 0.5).value)
+        self._max_instruction_bytes = int(self.declare_parameter("max_instruction_bytes", 1024).value)
+        image_size = list(self.declare_parameter("expected_image_size", [224, 224]).value)
+        self._expected_image_size = (int(image_size[0]), int(image_size[1])) if image_size else None
+
+        from fast_vla_ros.policy.checkpoint import load_policy  # torch import: seconds, keep it off the module import
+
+        self.get_logger().info(f"loading policy from {policy_dir}")
+        self._policy = load_policy(policy_dir, device=None if device == "auto" else device)
+        self._tokenizer_name = self._policy.config.action_tokenizer
+        camera_names = list(self.declare_parameter("camera_names", list(self._policy.config.cameras)).value)
+        camera_topics = list(
+            self.declare_parameter("camera_topics", [f"camera/{name}/image_raw" for name in camera_names]).value
+        )
+        if len(camera_topics) != len(camera_names):
+            raise ValueError(f"camera_topics has {len(camera_topics)} entries but camera_names {len(camera_names)}")
+        missing = set(self._policy.config.cameras) - set(camera_names)
+        if missing:
+            raise ValueError(f"the policy needs cameras {sorted(missing)}, which camera_names does not list")
+        self._joint_names = self._policy.action_space.joint_names
+
+        self._lock = threading.Lock()
+        self._inputs: dict[str, Received] = {}
+        self._new_input = threading.Event()
+        for name, topic in zip(camera_names, camera_topics, strict=True):
+            msg_type = CompressedImage if topic.rstrip("/").endswith("/compressed") else Image
+            self.create_subscription(msg_type, topic, self._store(f"camera:{name}"), qos_profile_sensor_data)
+        self.create_subscription(JointState, "joint_states", self._store("joint_states"), qos_profile_sensor_data)
+        self.create_subscription(String, "instruction", self._store("instruction"), INSTRUCTION_QOS)
+        self._chunks = self.create_publisher(ActionChunkMsg, "action_chunk", 10)
+        self._status_pub = self.create_publisher(PolicyStatus, "~/status", 10)
+        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._cameras = camera_names
+
+        self._status = PolicyStatus(state=PolicyStatus.STATE_WAITING_FOR_INPUTS, message="starting")
+        self._latencies: deque[float] = deque(maxlen=100)
+        self._chunk_times: deque[float] = deque(maxlen=100)
+        self._problems: Counter[str] = Counter()
+        self._instruction = ""
+
+        self.get_logger().info(f"warming up on {self._policy.device} ({self._policy.dtype})")
+        self._policy.warmup()
+        self.create_timer(1.0, self._publish_diagnostics)
+        self._worker = threading.Thread(target=self._work, name="policy_inference", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"ready: cameras {dict(zip(camera_names, camera_topics, strict=True))}, joints {list(self._joint_names)}, "
+            f"tokenizer {self._tokenizer_name}, replanning every {self._replan_period:g} s"
+        )
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _store(self, key: str):
+        def callback(msg: object) -> None:
+            with self._lock:
+                self._inputs[key] = Received(msg, self._now())
+            self._new_input.set()
+
+        return callback
+
+    # -- worker thread --------------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        next_start = 0.0
+        while not self._shutdown.is_set():
+            self._new_input.wait(timeout=0.1)
+            self._new_input.clear()
+            # Pace replanning: at most one inference start per replan_period (back to back when slower).
+            if self._shutdown.wait(max(0.0, next_start - time.monotonic())):
+                return
+            next_start = time.monotonic() + self._replan_period
+            try:
+                observation = self._observation()
+            except InvalidInput as error:
+                self._set_status(PolicyStatus.STATE_INPUT_ERROR, str(error))
+                continue
+            if observation is not None:
+                self._infer(observation)
+
+    def _observation(self) -> Observation | None:
+        with self._lock:
+            inputs = dict(self._inputs)
+        needed = ["instruction", "joint_states", *[f"camera:{name}" for name in self._cameras]]
+        missing = [key for key in needed if key not in inputs]
+        if missing:
+            self._set_status(PolicyStatus.STATE_WAITING_FOR_INPUTS, f"waiting for {', '.join(missing)}")
+            return None
+        now = self._now()
+        stale = [key for key in needed[1:] if now - inputs[key].arrival > self._input_timeout]
+        if stale:
+            raise self._problem("stale", f"no fresh {', '.join(stale)} within {self._input_timeout:g} s")
+        instruction = self._validate_instruction(inputs["instruction"].msg.data)
+        state_msg = inputs["joint_states"].msg
+        state = self._convert("joint_states", lambda: joint_positions(state_msg, self._joint_names))
+        images = {
+            name: self._convert(f"camera:{name}", lambda m=inputs[f"camera:{name}"].msg: self._image(m))
+            for name in self._cameras
+        }
+        stamp = stamp_to_seconds(state_msg.header.stamp) or inputs["joint_states"].arrival
+        return Observation(images, state, self._joint_names, instruction, stamp)
+
+    def _image(self, msg: object) -> np.ndarray:
+        if isinstance(msg, CompressedImage):
+            return compressed_image_to_rgb(msg, self._expected_image_size)
+        return image_to_rgb(msg, self._expected_image_size)
+
+    def _convert(self, key: str, convert):
+        try:
+            return convert()
+        except InvalidInput as error:
+            raise self._problem(key, f"{key}: {error}") from error
+
+    def _validate_instruction(self, text: str) -> str:
+        size = len(text.encode("utf-8"))
+        if not text.strip():
+            raise self._problem("instruction", "instruction is empty; publish a task on /instruction")
+        if size > self._max_instruction_bytes:
+            limit = self._max_instruction_bytes
+            raise self._problem("instruction", f"instruction is {size} bytes, more than max_instruction_bytes={limit}")
+        if text != self._instruction:
+            self.get_logger().info(f'instruction: "{text}"')
+            self._instruction = text
+        return text
+
+    def _problem(self, kind: str, message: str) -> InvalidInput:
+        with self._lock:
+            self._problems[kind] += 1
+        return InvalidInput(message)
+
+    def _infer(self, observation: Observation) -> None:
+        from fast_vla_ros.policy.errors import ObservationError
+
+        try:
+            result = self._policy.predict(observation)
+        except ObservationError as error:
+            with self._lock:
+                self._problems["observation"] += 1
+            self._set_status(PolicyStatus.STATE_INPUT_ERROR, f"observation rejected by the policy: {error}")
+            return
+        latency = result.timing.total_s
+        with self._lock:
+            self._latencies.append(latency)
+            if not result.ok:
+                self._problems["decode"] += 1
+        if not result.ok:
+            self._set_status(PolicyStatus.STATE_DECODE_ERROR, f"chunk dropped: {result.status}", latency)
+            return
+        self._chunks.publish(action_chunk_to_msg(result.chunk, result.action_tokens, self._tokenizer_name, latency))
+        with self._lock:
+            self._chunk_times.append(time.monotonic())
+        self._status.chunks_published += 1
+        self._set_status(PolicyStatus.STATE_RUNNING, result.status, latency)
+
+    def _set_status(self, state: int, message: str, latency: float | None = None) -> None:
+        changed = (state, message) != (self._status.state, self._status.message)
+        if changed and state in (PolicyStatus.STATE_INPUT_ERROR, PolicyStatus.STATE_DECODE_ERROR):
+            self.get_logger().warn(message)
+        elif changed and state != PolicyStatus.STATE_RUNNING:
+            self.get_logger().info(message)
+        self._status.state, self._status.message = state, message
+        self._status.instruction = self._instruction
+        if latency is not None:
+            self._status.last_inference_latency = latency
+        self._status.header.stamp = self.get_clock().now().to_msg()
+        self._status_pub.publish(self._status)
+
+    # -- reporting ------------------------------------------------------------------------------------
+
+    def _publish_diagnostics(self) -> None:
+        now = self._now()
+        with self._lock:
+            ages = {f"{key}_age_s": now - received.arrival for key, received in self._inputs.items()}
+            latencies = np.asarray(self._latencies) * 1e3 if self._latencies else np.zeros(1)
+            chunk_times = np.asarray(self._chunk_times)
+            problems = dict(self._problems)
+        recent = chunk_times[chunk_times > time.monotonic() - 10.0]
+        state = {
+            PolicyStatus.STATE_WAITING_FOR_INPUTS: "waiting_for_inputs",
+            PolicyStatus.STATE_RUNNING: "running",
+            PolicyStatus.STATE_INPUT_ERROR: "input_error",
+            PolicyStatus.STATE_DECODE_ERROR: "decode_error",
+        }[self._status.state]
+        values: dict[str, object] = {
+            "state": state,
+            "message": self._status.message,
+            "instruction": self._instruction,
+            "chunks_published": self._status.chunks_published,
+            "chunk_rate_hz": len(recent) / 10.0,
+            "inference_latency_ms_mean": float(np.mean(latencies)),
+            "inference_latency_ms_p99": float(np.percentile(latencies, 99)),
+            "device": str(self._policy.device),
+            **ages,
+            **{f"input_errors.{kind}": count for kind, count in problems.items()},
+        }
+        level = "ok" if state == "running" else "warn"
+        self._diagnostics.publish(diagnostic_array(self, level, f"{state}: {self._status.message}", values))
+
+    def destroy_node(self) -> None:
+        self._shutdown.set()
+        if self._worker is not None:
+            self._worker.join(timeout=5.0)
+        super().destroy_node()
+
+
+def find_default_policy() -> Path:
+    """The shipped default policy: in the source tree, or under share/fast_vla_ros when installed."""
+    if (DEFAULT_POLICY / "config.json").is_file():
+        return DEFAULT_POLICY
+    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+    try:
+        installed = Path(get_package_share_directory("fast_vla_ros")) / "models" / "default"
+    except PackageNotFoundError:
+        installed = None
+    if installed is None or not (installed / "config.json").is_file():
+        raise FileNotFoundError(f"no default policy at {DEFAULT_POLICY} or share/fast_vla_ros/models/default; "
+                                "set parameter policy_dir")
+    return installed
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = PolicyNode()
+    except (ValueError, FileNotFoundError) as error:
+        print(f"policy_node: configuration error: {error}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
