@@ -47,6 +47,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     train.set_defaults(handler=train_policy)
 
+    evaluate = subparsers.add_parser(
+        "eval",
+        help="closed-loop rollouts of a policy in the simulator, without ROS",
+        description="Run seeded simulator episodes per task family: policy -> chunk -> executor -> simulator.",
+    )
+    evaluate.add_argument("--policy", type=Path, required=True, help="policy checkpoint directory")
+    evaluate.add_argument("--tasks", default="touch,push,pick", help="comma-separated task families")
+    evaluate.add_argument("--episodes", type=int, default=10, help="episodes per task family (default 10)")
+    evaluate.add_argument("--seed", type=int, default=1000, help="seed of the first episode (default 1000)")
+    evaluate.add_argument("--max-seconds", type=float, default=10.0, help="simulated time limit (default 10)")
+    evaluate.add_argument("--replan-period", type=float, default=0.5, help="s between observations (default 0.5)")
+    evaluate.add_argument("--image-size", type=int, default=224, help="camera frames, pixels (default 224)")
+    evaluate.add_argument("--threads", type=int, default=0, help="torch CPU threads (default 0: torch's choice)")
+    evaluate.add_argument("--json", type=Path, help="write the summary as JSON to this path")
+    evaluate.set_defaults(handler=evaluate_policy)
+
 
 def _split(episodes: int, held_out: int) -> tuple[list[int], list[int]]:
     if held_out < 0 or held_out >= episodes:
@@ -135,4 +151,63 @@ def train_policy(args: argparse.Namespace) -> int:
     final = history.validation_loss[-1][1] if history.validation_loss else history.train_loss[-1][1]
     kind = "validation" if validation else "train"
     print(f"wrote {args.out} after {history.step} steps (final {kind} loss {final:.4f})")
+    return 0
+
+
+def evaluate_policy(args: argparse.Namespace) -> int:
+    if args.episodes < 1 or args.max_seconds <= 0 or args.replan_period <= 0:
+        raise CommandError("--episodes, --max-seconds and --replan-period must be positive")
+    import json
+
+    import torch
+    from tqdm import tqdm
+
+    from fast_vla_ros.policy.checkpoint import load_policy
+    from fast_vla_ros.policy.closed_loop import run_episode, summarize
+    from fast_vla_ros.policy.errors import CheckpointError
+    from fast_vla_ros.sim.simulator import ArmSimulator
+    from fast_vla_ros.sim.tasks import task_family
+
+    tasks = [t for t in args.tasks.split(",") if t]
+    for task in tasks:
+        try:
+            task_family(task)
+        except KeyError as error:
+            raise CommandError(str(error).strip("\"'")) from error
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    try:
+        policy = load_policy(args.policy)
+    except (CheckpointError, FileNotFoundError) as error:
+        raise CommandError(str(error)) from error
+    policy.warmup()
+    sim = ArmSimulator(image_size=(args.image_size, args.image_size))
+    results = []
+    try:
+        with tqdm(total=len(tasks) * args.episodes, unit="episode", desc="eval") as bar:
+            for task in tasks:
+                for episode in range(args.episodes):
+                    result = run_episode(
+                        policy,
+                        sim,
+                        task,
+                        args.seed + episode,
+                        policy.config.cameras,
+                        args.max_seconds,
+                        args.replan_period,
+                    )
+                    results.append(result)
+                    bar.update(1)
+    finally:
+        sim.close()
+    summary = summarize(results)
+    for task, rate in summary["success"].items():
+        print(f"{task:>8s}  success {rate:.2f}")
+    print(
+        f"    mean  success {summary['success_mean']:.2f}; latency p50 {summary['latency_ms_p50']:.1f} ms, "
+        f"p99 {summary['latency_ms_p99']:.1f} ms; {summary['tokens_mean']:.1f} tokens per chunk; "
+        f"{summary['failed_predictions']} predictions without a chunk"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2) + "\n")
     return 0

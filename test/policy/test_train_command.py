@@ -7,6 +7,8 @@ import pytest
 from fast_vla_ros.cli import main
 from fast_vla_ros.data.training_chunks import TrainingChunks
 from fast_vla_ros.policy.checkpoint import load_policy
+from fast_vla_ros.policy.closed_loop import run_episode, summarize
+from fast_vla_ros.sim.simulator import ArmSimulator
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +32,22 @@ def test_train_command_writes_a_policy_that_predicts(demos, tmp_path, capsys):
     assert result.status and result.timing.total_s > 0  # a chunk or a reason, never an exception
     assert policy.config.cameras == TrainingChunks(demos, 10).cameras
 
+    # The closed loop without ROS: predictions are charged to simulated time and the episode runs out.
+    sim = ArmSimulator(image_size=(32, 32))
+    try:
+        episode = run_episode(policy, sim, "touch", 5, policy.config.cameras, max_seconds=0.6, replan_period=0.25)
+    finally:
+        sim.close()
+    assert len(episode.latencies_s) == 3 and all(s > 0 for s in episode.latencies_s)
+    assert episode.seconds == pytest.approx(0.6, abs=0.021) and not episode.success
+    summary = summarize([episode])
+    assert set(summary["success"]) == {"touch"} and summary["latency_ms_p50"] > 0
 
-def test_train_command_rejects_a_missing_data_set(tmp_path, capsys):
+
+def test_commands_reject_missing_inputs_clearly(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "p")]) == 2
     assert "data set directory not found" in capsys.readouterr().err
+    assert main(["eval", "--policy", str(tmp_path / "none")]) == 2
+    assert "policy checkpoint directory not found" in capsys.readouterr().err
+    assert main(["eval", "--policy", str(tmp_path), "--tasks", "juggle"]) == 2
+    assert "juggle" in capsys.readouterr().err
