@@ -3,7 +3,9 @@
 pi0-FAST is exactly this model with action tokens in its vocabulary, so the tiny default and a
 PaliGemma-3B-sized model share every line of code; only ``config.json`` differs. The prefix-LM mask
 comes from PaliGemma itself: tokens with ``token_type_ids == 0`` (images and prompt) attend to each
-other bidirectionally, tokens with ``1`` (the actions) causally.
+other bidirectionally, tokens with ``1`` (the actions) causally. Always pass ``token_type_ids`` for
+multi-token forward passes: PaliGemma sets ``use_bidirectional_attention`` on its Gemma, so without
+them the whole sequence, actions included, would attend bidirectionally.
 """
 
 from __future__ import annotations
