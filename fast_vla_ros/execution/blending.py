@@ -132,6 +132,11 @@ class CrossfadeBlender:
         self._newest = None
 
 
+_POWERS = np.arange(4)
+_SLOPE_POWERS = np.array([0, 0, 1, 2])
+_SLOPE_FACTORS = np.arange(4.0)
+
+
 class TemporalEnsembleBlender:
     """ACT temporal ensembling: every chunk that covers ``t`` votes, weighted by its observation time.
 
@@ -158,6 +163,8 @@ class TemporalEnsembleBlender:
             self._coefficients[i, : track.coefficients.shape[0]] = track.coefficients
 
     def add(self, track: ChunkTrack, t: float) -> None:
+        # Finished chunks are dropped here, in the chunk callback, so that ticks never restack.
+        self._tracks = [kept for kept in self._tracks if kept.t_end >= t]
         self._tracks.append(track)
         del self._tracks[: -self._max_tracks]
         self._stack()
@@ -172,19 +179,15 @@ class TemporalEnsembleBlender:
             return None
         x = x[covering]
         k = np.minimum(x.astype(np.int64), np.maximum(self._last_step[covering] - 1, 0))
-        u = (x - k)[:, None]
-        basis = np.empty((covering.size, 2, 4))
-        basis[:, 0] = u ** np.arange(4)
-        basis[:, 1] = np.concatenate([np.zeros_like(u), np.ones_like(u), 2.0 * u, 3.0 * u * u], axis=1)
-        basis[:, 1] /= self._dt[covering, None]
-        weights = ensemble_weights(self._t0[covering], self._coefficient, self._period)
-        return np.einsum("n,nrc,ncd->rd", weights, basis, self._coefficients[covering, k])
+        weights = ensemble_weights(self._t0[covering], self._coefficient, self._period)[:, None]
+        # Rows of the weighted spline basis: [1, u, u^2, u^3] for position, its derivative for velocity.
+        powers = (x - k)[:, None] ** _POWERS
+        slopes = powers[:, _SLOPE_POWERS] * _SLOPE_FACTORS / self._dt[covering, None]
+        basis = np.stack([powers * weights, slopes * weights]).reshape(2, -1)
+        return basis @ self._coefficients[covering, k].reshape(basis.shape[1], -1)
 
     def prune(self, t: float) -> None:
-        kept = [track for track in self._tracks if track.t_end >= t]
-        if len(kept) != len(self._tracks):
-            self._tracks = kept
-            self._stack()
+        """Nothing: finished chunks no longer cover ``t`` and cost one comparison each until the next add."""
 
     def clear(self) -> None:
         self._tracks = []
