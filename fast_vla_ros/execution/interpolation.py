@@ -48,7 +48,7 @@ class ChunkTrack:
     def __call__(self, t: float) -> np.ndarray:
         """``[2, D]``: position (row 0) and velocity (row 1) at ``t``; zero velocity outside the chunk."""
         x = (t - self.t0) / self.dt
-        inside = 0.0 < x < self.last_step
+        inside = 0.0 <= x <= self.last_step
         x = min(max(x, 0.0), float(self.last_step))
         k = min(int(x), self.coefficients.shape[0] - 1)
         u = x - k

@@ -147,7 +147,7 @@ class ChunkScheduler:
             return _rejected(RejectReason.ESTOPPED, "e-stop latched; call reset() first")
         if self._armed:
             return ACCEPTED
-        if self._watchdog.check(now, self._joint_state_stamp, 0.0) is HoldReason.JOINT_STATE_STALE:
+        if not self._watchdog.joint_state_fresh(now, self._joint_state_stamp):
             return _rejected(RejectReason.NO_JOINT_STATE, "no fresh joint state to start from")
         self._state = MotionState.at_rest(self._joint_state)
         self._blender.clear()
@@ -264,7 +264,9 @@ class ChunkScheduler:
         """Cumulative counts for diagnostics: ``chunks_accepted``, ``rejected.<input>.<reason>``,
         ``intervention.<kind>`` (ticks the safety filter changed a target) and ``hold.<reason>`` (holds entered)."""
         keys = ["chunks_accepted"]
-        keys += [f"rejected.chunk.{reason.value}" for reason in RejectReason]
+        keys += [
+            f"rejected.chunk.{reason.value}" for reason in RejectReason if reason is not RejectReason.NO_JOINT_STATE
+        ]
         keys += [f"intervention.{kind.value}" for kind in Intervention]
         keys += [f"hold.{reason.value}" for reason in HoldReason]
         return {key: self._counts[key] for key in keys} | {k: v for k, v in self._counts.items() if k not in keys}

@@ -10,10 +10,13 @@ class Watchdog:
     def __init__(self, config: WatchdogConfig) -> None:
         self._config = config
 
+    def joint_state_fresh(self, now: float, joint_state_stamp: float | None) -> bool:
+        return joint_state_stamp is not None and now - joint_state_stamp <= self._config.joint_state_timeout
+
     def check(self, now: float, joint_state_stamp: float | None, newest_observation: float | None) -> HoldReason | None:
         """Why the executor must hold at ``now``, or ``None``. A missing joint state comes first: without it
         nobody knows where the arm is."""
-        if joint_state_stamp is None or now - joint_state_stamp > self._config.joint_state_timeout:
+        if not self.joint_state_fresh(now, joint_state_stamp):
             return HoldReason.JOINT_STATE_STALE
         if newest_observation is None:
             return HoldReason.NO_CHUNK
