@@ -77,12 +77,17 @@ class ChunkScheduler:
 
     def update_joint_state(self, names: Sequence[str], positions: Sequence[float], stamp: float) -> Verdict:
         """Measured positions by joint name (other joints may be present); ``stamp`` feeds the watchdog."""
+        positions = np.asarray(positions, dtype=np.float64)
+        if positions.shape != (len(names),):
+            message = f"joint state has {len(names)} names but positions of shape {positions.shape}"
+            return self._count_rejection("joint_state", _rejected(RejectReason.JOINT_NAMES, message))
         try:
-            values = np.asarray(positions, dtype=np.float64)[self._order.select(list(names))]
+            values = positions[self._order.select(list(names))]
         except JointNameError as error:
-            return self._reject("joint_state", RejectReason.JOINT_NAMES, str(error))
+            return self._count_rejection("joint_state", _rejected(RejectReason.JOINT_NAMES, str(error)))
         if not (np.all(np.isfinite(values)) and math.isfinite(stamp)):
-            return self._reject("joint_state", RejectReason.NON_FINITE, "joint state has NaN/Inf position or stamp")
+            message = "joint state has NaN/Inf position or stamp"
+            return self._count_rejection("joint_state", _rejected(RejectReason.NON_FINITE, message))
         self._joint_state, self._joint_state_stamp = values, float(stamp)
         return ACCEPTED
 
@@ -90,7 +95,7 @@ class ChunkScheduler:
         """Queue a chunk computed from the observation at ``chunk.t0``; ``now`` is when it arrived."""
         verdict = self._check_chunk(chunk, now)
         if not verdict:
-            return self._reject("chunk", verdict.reason, verdict.message)
+            return self._count_rejection("chunk", verdict)
         actions = chunk.actions[:, self._order.permutation(chunk.joint_names)]
         self._blender.add(ChunkTrack(actions, chunk.t0, chunk.dt), now + self.config.scheduler.lookahead)
         self._newest_observation = chunk.t0
@@ -134,9 +139,9 @@ class ChunkScheduler:
             return _rejected(RejectReason.EXPIRED, f"chunk ended {now + scheduler.lookahead - chunk.t_end:.3f} s ago")
         return ACCEPTED
 
-    def _reject(self, what: str, reason: RejectReason | None, message: str) -> Verdict:
-        self._counts[f"rejected.{what}.{reason.value if reason else 'unknown'}"] += 1
-        return Verdict(False, reason, message)
+    def _count_rejection(self, what: str, verdict: Verdict) -> Verdict:
+        self._counts[f"rejected.{what}.{verdict.reason.value}"] += 1
+        return verdict
 
     # -- modes ----------------------------------------------------------------------------------------
 

@@ -169,6 +169,9 @@ def test_joint_state_may_have_extra_joints_but_not_miss_any(limits):
     bad = home(limits)
     bad[0] = np.nan
     assert scheduler.update_joint_state(limits.joint_names, bad, 0.0).reason is RejectReason.NON_FINITE
+    short = scheduler.update_joint_state(limits.joint_names, home(limits)[:3], 0.0)
+    assert short.reason is RejectReason.JOINT_NAMES and "shape" in short.message
+    assert scheduler.counters()["rejected.joint_state.joint_names"] == 2
 
 
 def _chunk(limits, t0=0.0, value=None, horizon=20, dt=PERIOD):
