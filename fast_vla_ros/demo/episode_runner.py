@@ -45,6 +45,7 @@ class EpisodeRecord:
     commanded: list[tuple[float, np.ndarray]] = field(default_factory=list)
     chunk_arrivals: list[float] = field(default_factory=list)
     frames: list[np.ndarray] = field(default_factory=list)
+    armed: bool = False  # False when the policy never planned for the instruction in time
 
 
 class EpisodeRunner:
@@ -58,9 +59,10 @@ class EpisodeRunner:
         self._t0 = 0.0
         self._frame_count = 0
         self._success = False
-        self._policy_status: PolicyStatus | None = None
+        self.policy_status: PolicyStatus | None = None
         self._executor_diagnostics: dict[str, str] = {}
         self._executor_diagnostics_count = 0
+        self._interventions_at_start: dict[str, int] = {}
         node = self.node
         node.create_subscription(JointState, "/joint_states", self._on_joint_state, qos_profile_sensor_data)
         node.create_subscription(JointState, "/chunk_executor_node/command", self._on_command, 50)
@@ -103,13 +105,21 @@ class EpisodeRunner:
         for client in (self._reset, self._arm, self._set_parameters):
             if not self.spin_until(client.service_is_ready, timeout_s, client.srv_name):
                 raise TimeoutError(f"{client.srv_name} not available after {timeout_s:.0f} s")
-        if not self.spin_until(lambda: self._policy_status is not None, timeout_s, "policy_node status"):
+        if not self.spin_until(lambda: self.policy_status is not None, timeout_s, "policy_node status"):
             raise TimeoutError(f"policy_node published no status within {timeout_s:.0f} s")
 
     # -- one episode ----------------------------------------------------------------------------------
 
     def run_episode(self, task: str, seed: int, timeout_s: float) -> EpisodeRecord:
-        self._call(self._arm, SetBool.Request(data=False))
+        record = self.begin_episode(task, seed, timeout_s)
+        if record.armed:
+            record.success = self.spin_until(lambda: self._success, timeout_s, "task success")
+        return self.end_episode(record)
+
+    def begin_episode(self, task: str, seed: int, timeout_s: float) -> EpisodeRecord:
+        """Reset the simulated task, send its instruction, and arm once the policy has planned for it;
+        from then on everything the arm does is recorded into the returned record."""
+        self.arm(False)
         reply = self._call(self._set_parameters, SetParameters.Request(parameters=[
             Parameter(name="task", value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=task)),
             Parameter(name="seed", value=ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=seed)),
@@ -117,32 +127,49 @@ class EpisodeRunner:
         refused = [r.reason for r in reply.results if not r.successful]
         if refused:
             raise ValueError(f"sim_node refused task '{task}': {refused}")
-        instruction = self._call(self._reset, Trigger.Request()).message
-        record = EpisodeRecord(task=task, seed=seed, instruction=instruction)
-        published_before = self._policy_status.chunks_published if self._policy_status else 0
-        self._instruction.publish(String(data=instruction))
+        record = EpisodeRecord(task=task, seed=seed, instruction=self._call(self._reset, Trigger.Request()).message)
         # Arm only once the policy has planned for this instruction: no chunk of the previous task runs.
-        planned = self.spin_until(
-            lambda: self._policy_status is not None
-            and self._policy_status.instruction == instruction
-            and self._policy_status.chunks_published > published_before,
-            timeout_s,
-            "a chunk for the new instruction",
-        )
-        before = self._intervention_counts()
+        planned = self.send_instruction(record.instruction, timeout_s)
+        self._interventions_at_start = self._intervention_counts()
         self._success, self._frame_count = False, 0
         self._t0 = time.monotonic()
         self._record = record
-        if planned and self._call(self._arm, SetBool.Request(data=True)).success:
-            record.success = self.spin_until(lambda: self._success, timeout_s, "task success")
+        record.armed = planned and self.arm(True)
+        return record
+
+    def end_episode(self, record: EpisodeRecord) -> EpisodeRecord:
+        """Disarm, stop recording, and count the safety interventions the episode caused."""
         record.seconds = time.monotonic() - self._t0
         self._record = None
-        self._call(self._arm, SetBool.Request(data=False))
+        self.arm(False)
         seen = self._executor_diagnostics_count
         self.spin_until(lambda: self._executor_diagnostics_count > seen, 5.0, "executor diagnostics")
-        after = self._intervention_counts()
+        after, before = self._intervention_counts(), self._interventions_at_start
         record.interventions = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
         return record
+
+    def send_instruction(self, instruction: str, timeout_s: float) -> bool:
+        """Publish ``instruction``; True once the policy has published a chunk planned for it."""
+        published_before = self.policy_status.chunks_published if self.policy_status else 0
+        self._instruction.publish(String(data=instruction))
+        return self.spin_until(
+            lambda: self.policy_status is not None
+            and self.policy_status.instruction == instruction
+            and self.policy_status.chunks_published > published_before,
+            timeout_s,
+            "a chunk for the new instruction",
+        )
+
+    def arm(self, armed: bool) -> bool:
+        return bool(self._call(self._arm, SetBool.Request(data=armed)).success)
+
+    @property
+    def executor_diagnostics(self) -> dict[str, str]:
+        return self._executor_diagnostics
+
+    @property
+    def success(self) -> bool:
+        return self._success
 
     def _intervention_counts(self) -> dict[str, int]:
         return {k: int(v) for k, v in self._executor_diagnostics.items() if k.startswith("intervention.")}
@@ -176,7 +203,7 @@ class EpisodeRunner:
         self._success = self._success or (self._record is not None and msg.data)
 
     def _on_policy_status(self, msg: PolicyStatus) -> None:
-        self._policy_status = msg
+        self.policy_status = msg
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:

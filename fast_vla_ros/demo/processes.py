@@ -47,6 +47,13 @@ class NodeProcesses:
                 child.wait()
         log.close()
 
+    def kill(self, node: str) -> None:
+        """SIGKILL, as a crash would end the node: no shutdown handlers run."""
+        child, log = self._children.pop(node)
+        child.kill()
+        child.wait()
+        log.close()
+
     def stop_all(self) -> None:
         for node in list(self._children):
             self.stop(node)

@@ -14,13 +14,14 @@ ARM_JOINTS_PLOTTED = 3  # the three largest joints show the motion; all seven ma
 
 
 def table(records: list[EpisodeRecord]) -> str:
-    header = f"{'instruction':<44} {'success':>7} {'seconds':>8} {'latency ms':>10} {'interventions':>13}"
+    header = f"{'instruction':<44} {'success':>7} {'seconds':>8} {'latency ms':>10}  interventions (ticks by kind)"
     lines = [header, "-" * len(header)]
     for r in records:
         latency = f"{1e3 * np.mean(r.inference_latencies):.0f}" if r.inference_latencies else "-"
+        kinds = ", ".join(f"{k.removeprefix('intervention.')} {v}" for k, v in sorted(r.interventions.items()))
         lines.append(
-            f"{r.instruction[:44]:<44} {'yes' if r.success else 'no':>7} {r.seconds:>8.1f} {latency:>10} "
-            f"{sum(r.interventions.values()):>13}"
+            f"{r.instruction[:44]:<44} {'yes' if r.success else 'no':>7} {r.seconds:>8.1f} {latency:>10}  "
+            f"{sum(r.interventions.values())}{f' ({kinds})' if kinds else ''}"
         )
     done = sum(r.success for r in records)
     lines.append("-" * len(header))

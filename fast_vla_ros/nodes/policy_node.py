@@ -66,14 +66,19 @@ class PolicyNode(Node):
         self._worker: threading.Thread | None = None
         policy_dir = self.declare_parameter("policy_dir", "").value or str(find_default_policy())
         device = self.declare_parameter("device", "auto").value
+        cpu_threads = int(self.declare_parameter("cpu_threads", 1).value)
         self._replan_period = float(self.declare_parameter("replan_period", 0.4).value)
         self._input_timeout = float(self.declare_parameter("input_timeout", 0.5).value)
         self._max_instruction_bytes = int(self.declare_parameter("max_instruction_bytes", 1024).value)
         image_size = list(self.declare_parameter("expected_image_size", [224, 224]).value)
         self._expected_image_size = (int(image_size[0]), int(image_size[1])) if image_size else None
 
-        from fast_vla_ros.policy.checkpoint import load_policy  # torch import: seconds, keep it off the module import
+        import torch
 
+        from fast_vla_ros.policy.checkpoint import load_policy
+
+        # On a CPU shared with the simulator and the executor, one thread is faster than contending ones.
+        torch.set_num_threads(max(1, cpu_threads))
         self.get_logger().info(f"loading policy from {policy_dir}")
         self._policy = load_policy(policy_dir, device=None if device == "auto" else device)
         self._tokenizer_name = self._policy.config.action_tokenizer
