@@ -40,6 +40,7 @@ setup(
         (f"lib/{PACKAGE}", [f"executables/{node}" for node in NODES]),
         *share_files("launch"),
         *share_files("config"),
+        *share_files("models"),
     ],
     install_requires=["numpy>=2", "scipy", "tokenizers", "pyyaml", "tqdm", "matplotlib"],
     zip_safe=False,

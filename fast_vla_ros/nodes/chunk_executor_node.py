@@ -23,10 +23,8 @@ import sys
 from collections import deque
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
@@ -42,6 +40,7 @@ from fast_vla_ros.execution.status import Status
 from fast_vla_ros.msg import ActionChunk as ActionChunkMsg
 from fast_vla_ros.nodes.conversions import InvalidInput, msg_to_action_chunk, seconds_to_stamp, stamp_to_seconds
 from fast_vla_ros.nodes.diagnostics import diagnostic_array
+from fast_vla_ros.nodes.node_main import run_node
 from fast_vla_ros.nodes.parameters import config_sections, declare_joint_limits, declare_sections
 
 OUTPUT_MODES = ("forward_position", "joint_trajectory", "follow_joint_trajectory")
@@ -273,23 +272,7 @@ class ChunkExecutorNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = ChunkExecutorNode()
-    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as error:
-        print(f"chunk_executor_node: configuration error: {error}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(ChunkExecutorNode, "chunk_executor_node", args)
 
 
 if __name__ == "__main__":

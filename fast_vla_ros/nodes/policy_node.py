@@ -24,9 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image, JointState
@@ -43,6 +41,7 @@ from fast_vla_ros.nodes.conversions import (
     stamp_to_seconds,
 )
 from fast_vla_ros.nodes.diagnostics import diagnostic_array
+from fast_vla_ros.nodes.node_main import run_node
 from fast_vla_ros.types import Observation
 
 INSTRUCTION_QOS = QoSProfile(
@@ -294,23 +293,7 @@ def find_default_policy() -> Path:
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = PolicyNode()
-    except (ValueError, FileNotFoundError) as error:
-        print(f"policy_node: configuration error: {error}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(PolicyNode, "policy_node", args)
 
 
 if __name__ == "__main__":

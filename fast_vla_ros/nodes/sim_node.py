@@ -18,9 +18,7 @@ import sys
 import time
 
 import numpy as np
-import rclpy
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -30,6 +28,7 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from fast_vla_ros.nodes.conversions import rgb_to_image, stamp_to_seconds
+from fast_vla_ros.nodes.node_main import run_node
 from fast_vla_ros.sim.simulator import ArmSimulator
 from fast_vla_ros.sim.tasks import TASK_FAMILIES
 from fast_vla_ros.sim.trajectory_follower import JointTrajectoryFollower
@@ -152,23 +151,7 @@ class SimNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = SimNode()
-    except (ValueError, KeyError) as error:
-        print(f"sim_node: configuration error: {error}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(SimNode, "sim_node", args)
 
 
 if __name__ == "__main__":
