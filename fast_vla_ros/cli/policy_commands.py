@@ -55,12 +55,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--policy", type=Path, required=True, help="policy checkpoint directory")
     evaluate.add_argument("--tasks", default="touch,push,pick", help="comma-separated task families")
     evaluate.add_argument("--episodes", type=int, default=10, help="episodes per task family (default 10)")
-    evaluate.add_argument("--seed", type=int, default=1000, help="seed of the first episode (default 1000)")
+    evaluate.add_argument(
+        "--seed", type=int, default=100000, help="seed of the first episode (default 100000: clear of sim-demos seeds)"
+    )
     evaluate.add_argument("--max-seconds", type=float, default=10.0, help="simulated time limit (default 10)")
     evaluate.add_argument("--replan-period", type=float, default=0.5, help="s between observations (default 0.5)")
     evaluate.add_argument("--image-size", type=int, default=224, help="camera frames, pixels (default 224)")
     evaluate.add_argument("--threads", type=int, default=0, help="torch CPU threads (default 0: torch's choice)")
     evaluate.add_argument("--json", type=Path, help="write the summary as JSON to this path")
+    evaluate.add_argument(
+        "--video-dir",
+        type=Path,
+        help="where the first episode of each family goes as MP4 + PNG contact sheet (default: the --json "
+        "folder, else out/eval)",
+    )
     evaluate.set_defaults(handler=evaluate_policy)
 
 
@@ -163,7 +171,7 @@ def evaluate_policy(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from fast_vla_ros.policy.checkpoint import load_policy
-    from fast_vla_ros.policy.closed_loop import run_episode, summarize
+    from fast_vla_ros.policy.closed_loop import FrameRecorder, run_episode, summarize, write_episode_media
     from fast_vla_ros.policy.errors import CheckpointError
     from fast_vla_ros.sim.simulator import ArmSimulator
     from fast_vla_ros.sim.tasks import task_family
@@ -181,12 +189,14 @@ def evaluate_policy(args: argparse.Namespace) -> int:
     except (CheckpointError, FileNotFoundError) as error:
         raise CommandError(str(error)) from error
     policy.warmup()
+    video_dir = args.video_dir or (args.json.parent if args.json else Path("out/eval"))
     sim = ArmSimulator(image_size=(args.image_size, args.image_size))
     results = []
     try:
         with tqdm(total=len(tasks) * args.episodes, unit="episode", desc="eval") as bar:
             for task in tasks:
                 for episode in range(args.episodes):
+                    recorder = FrameRecorder(sim.camera_names) if episode == 0 else None
                     result = run_episode(
                         policy,
                         sim,
@@ -195,8 +205,12 @@ def evaluate_policy(args: argparse.Namespace) -> int:
                         policy.config.cameras,
                         args.max_seconds,
                         args.replan_period,
+                        on_tick=recorder,
                     )
                     results.append(result)
+                    if recorder is not None:
+                        video, _ = write_episode_media(video_dir, result, recorder.frames)
+                        bar.write(f"{task}: {video} (and a .png contact sheet)")
                     bar.update(1)
     finally:
         sim.close()

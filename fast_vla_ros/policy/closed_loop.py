@@ -9,14 +9,18 @@ While one inference is "in flight" no other starts (one worker thread, as in ``p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 
 from fast_vla_ros.execution.config import ExecutionConfig
 from fast_vla_ros.execution.scheduler import ChunkScheduler
 from fast_vla_ros.policy.errors import ObservationError
-from fast_vla_ros.policy.runtime import Policy, PolicyResult
+from fast_vla_ros.policy.runtime import Policy, PolicyResult, StageTimes
+from fast_vla_ros.sim.episode_media import contact_sheet, write_video
 from fast_vla_ros.sim.simulator import ArmSimulator
 from fast_vla_ros.types import Observation
 
@@ -29,6 +33,7 @@ class EpisodeResult:
     seconds: float  # simulated time until success or the time limit
     latencies_s: list[float] = field(default_factory=list)  # wall time of each predict
     tokens: list[int] = field(default_factory=list)  # action tokens of each predict
+    timings: list[StageTimes] = field(default_factory=list)  # stage breakdown of each predict
     failed_predictions: list[str] = field(default_factory=list)  # statuses of predictions without a chunk
 
 
@@ -51,8 +56,12 @@ def run_episode(
     max_seconds: float = 10.0,
     replan_period: float = 0.5,
     execution: ExecutionConfig | None = None,
+    on_tick: Callable[[ArmSimulator], None] | None = None,
 ) -> EpisodeResult:
-    """One seeded episode; a new observation is taken every ``replan_period`` s (pi0 executes half a chunk)."""
+    """One seeded episode; a new observation is taken every ``replan_period`` s (pi0 executes half a chunk).
+
+    ``on_tick(sim)`` is called once per control period after the command is set (e.g. a ``FrameRecorder``).
+    """
     sim.reset(task, seed)
     scheduler = ChunkScheduler(sim.arm.limits, execution)
     period = scheduler.config.scheduler.control_period
@@ -76,6 +85,7 @@ def run_episode(
             else:
                 result.latencies_s.append(prediction.timing.total_s)
                 result.tokens.append(len(prediction.action_tokens))
+                result.timings.append(prediction.timing)
                 if prediction.chunk is None:
                     result.failed_predictions.append(prediction.status)
                 in_flight = (now + prediction.timing.total_s, prediction)
@@ -83,12 +93,35 @@ def run_episode(
         command = scheduler.tick(now)
         if command.positions is not None:
             sim.set_joint_targets(dict(zip(command.joint_names, command.positions.tolist(), strict=True)))
+        if on_tick is not None:
+            on_tick(sim)
         sim.advance(period)
         if sim.success():
             result.success = True
             break
     result.seconds = sim.time
     return result
+
+
+class FrameRecorder:
+    """``on_tick`` for ``run_episode``: every camera side by side, one frame per control period (50 Hz)."""
+
+    def __init__(self, cameras: tuple[str, ...]) -> None:
+        self.cameras = cameras
+        self.frames: list[np.ndarray] = []
+
+    def __call__(self, sim: ArmSimulator) -> None:
+        self.frames.append(np.concatenate([sim.render(camera) for camera in self.cameras], axis=1))
+
+
+def write_episode_media(directory: Path, result: EpisodeResult, frames: list[np.ndarray]) -> tuple[Path, Path]:
+    """``<task>_seed<seed>_<success|failure>.mp4`` and a PNG contact sheet of the same episode."""
+    stem = f"{result.task}_seed{result.seed}_{'success' if result.success else 'failure'}"
+    video, sheet = directory / f"{stem}.mp4", directory / f"{stem}.png"
+    stacked = np.stack(frames)
+    write_video(video, stacked)
+    iio.imwrite(sheet, contact_sheet(stacked))
+    return video, sheet
 
 
 def summarize(results: list[EpisodeResult]) -> dict:
