@@ -109,6 +109,9 @@ def measure(name: str, kind: str, results: list[EpisodeResult], wall_s: float) -
         "tokens_p50": float(np.median(tokens)) if tokens.size else float("nan"),
         "tokens_max": int(tokens.max()) if tokens.size else 0,
         "episode_seconds": float(np.mean([r.seconds for r in results if r.success] or [float("nan")])),
+        "failed_seeds": {
+            f: [r.seed for r in results if r.task == f and not r.success] for f in sorted({r.task for r in results})
+        },
         "wall_s": wall_s,
     }
 
@@ -135,6 +138,14 @@ def tables(measured: list[dict], families: list[str], episodes: int, seed: int, 
             f"latency per chunk on {device}, {threads} torch thread(s), ms p50 / p99 per stage (each its own "
             "percentile); tokens per chunk mean / p50 / max",
             format_table(["policy", "tokenizer", *STAGES, "tokens", "predictions"], latency_rows),
+            "",
+            "failed episodes by seed (replay one with: fast-vla eval --policy DIR --tasks FAMILY --seed SEED "
+            "--episodes 1 --video-dir DIR)",
+            *(
+                f"{m['name']:>10s} {family:>6s}: {seeds}"
+                for m in measured
+                for family, seeds in m["failed_seeds"].items()
+            ),
         ]
     )
 
