@@ -1,13 +1,18 @@
-"""Benchmark of the action tokenizers: binning (RT-2 / OpenVLA) against FAST, on two datasets.
+"""Benchmark of the action tokenizers: binning (RT-2 / OpenVLA), FAST and FASTer, on up to three datasets.
 
-    python benchmarks/tokenizers.py [--json out/tokenizers.json] [--check]
+    python benchmarks/tokenizers.py [--json out/tokenizers.json] [--check] [--sim-data DIR]
 
 Datasets (normalized per dimension to [-1, 1] by a QuantileNormalizer fitted on the training split):
   smooth50hz  7-D, 50-step chunks at 50 Hz from the minimum-jerk reaching generator
-              (fast_vla_ros.data.minimum_jerk); the simulator's expert chunks will replace it.
+              (fast_vla_ros.data.minimum_jerk).
+  sim         the simulator's expert: 50-step windows of the absolute joint targets of a data set written by
+              `fast-vla sim-demos` (default ../data/demos240; skipped when absent). The first 5/6 of the
+              episodes train (windows every 2 steps), the rest test (every 10 steps).
   bridge      ../shared/data/bridge_v1_sample.npz: real WidowX end-effector deltas, 10 steps x 7 at 5 Hz.
 Tokenizers are fitted on the training split and measured on the held-out split. Errors are in
-normalized units. ``--check`` exits with 1 when FAST misses the floors on smooth50hz.
+normalized units. FASTer (torch, one thread) is fitted with the settings in ``FASTER_FIT``.
+``--check`` exits with 1 when FAST misses the floors on smooth50hz, or when FASTer on sim uses more
+tokens per chunk than FAST or does not reconstruct more precisely.
 """
 
 import sys
@@ -26,12 +31,14 @@ from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from fast_vla_ros.data.minimum_jerk import reaching_chunks  # noqa: E402
-from fast_vla_ros.tokenizers import BinningTokenizer, FastTokenizer, QuantileNormalizer  # noqa: E402
+from fast_vla_ros.tokenizers import BinningTokenizer, FasterTokenizer, FastTokenizer, QuantileNormalizer  # noqa: E402
 from fast_vla_ros.tokenizers.evaluation import format_table, reconstruct  # noqa: E402
 
 BRIDGE_FILE = _HERE.parent.parent / "shared" / "data" / "bridge_v1_sample.npz"
+SIM_DATA = _HERE.parent.parent / "data" / "demos240"
 THROUGHPUT_BATCH = 256
 LATENCY_CALLS = 1000
 THROUGHPUT_SECONDS = 0.5  # per measurement: long enough to average over scheduler noise
@@ -43,26 +50,54 @@ FLOORS = {"tokens_mean": 60.0, "rmse": 0.03, "decode_p99_ms": 1.0}
 class Dataset:
     train: np.ndarray  # [N, H, D], normalized
     test: np.ndarray
+    name: str = ""
+    joint_names: tuple[str, ...] | None = None
 
 
-def _normalized(train: np.ndarray, test: np.ndarray) -> Dataset:
+def _normalized(train: np.ndarray, test: np.ndarray, name: str = "", joint_names=None) -> Dataset:
     normalizer = QuantileNormalizer.fit(train)
-    return Dataset(normalizer.normalize(train), normalizer.normalize(test))
+    return Dataset(normalizer.normalize(train), normalizer.normalize(test), name, joint_names)
 
 
 def smooth50hz(n_train: int = 2000, n_test: int = 500) -> Dataset:
     """Stand-in until the simulator's scripted expert records chunks; swap this function then."""
-    return _normalized(reaching_chunks(n_train, seed=0), reaching_chunks(n_test, seed=1))
+    return _normalized(reaching_chunks(n_train, seed=0), reaching_chunks(n_test, seed=1), "smooth50hz")
+
+
+def sim(path: Path = SIM_DATA, horizon: int = 50) -> Dataset:
+    """Expert windows of a simulator data set, split by episode (no window of a test episode is seen in fitting)."""
+    from fast_vla_ros.data.episode_dataset import EpisodeDataset
+
+    dataset = EpisodeDataset(path)
+    split = len(dataset) * 5 // 6
+
+    def windows(episodes: range, stride: int) -> np.ndarray:
+        out = []
+        for episode in episodes:
+            actions = dataset.action[dataset.frame_rows(episode)].astype(np.float64)
+            out.extend(actions[s : s + horizon] for s in range(0, len(actions) - horizon + 1, stride))
+        return np.stack(out)
+
+    train, test = windows(range(split), 2), windows(range(split, len(dataset)), 10)
+    return _normalized(train, test, "sim", tuple(dataset.joint_names))
 
 
 def bridge(path: Path = BRIDGE_FILE) -> Dataset:
     """Each 10-step episode is one chunk: split as the file splits it (25 train, 25 validation)."""
     data = np.load(path)
-    return _normalized(data["train_actions"].astype(np.float64), data["val_actions"].astype(np.float64))
+    return _normalized(data["train_actions"].astype(np.float64), data["val_actions"].astype(np.float64), "bridge")
 
 
-DATASETS: dict[str, Callable[[], Dataset]] = {"smooth50hz": smooth50hz, "bridge": bridge}
-TOKENIZERS = {"binning": BinningTokenizer, "fast": FastTokenizer}
+DATASETS: dict[str, Callable[[], Dataset]] = {"smooth50hz": smooth50hz, "sim": sim, "bridge": bridge}
+TOKENIZERS = {"binning": BinningTokenizer, "fast": FastTokenizer, "faster": FasterTokenizer}
+# FASTer per dataset. 50-step chunks: one 50-step window x 3 joint groups x 5 levels = 15 codes (FAST needs
+# ~16-19 tokens there). Bridge has 25 training chunks of 10 steps: one window, 3 levels, tiny codebooks.
+FASTER_FIT: dict[str, dict[str, object]] = {
+    "smooth50hz": {},
+    "sim": {},
+    "bridge": {"patch_steps": 10, "codebook_size": 16, "num_quantizers": 3, "steps": 600, "batch_size": 25},
+}
+FASTER_FIT_STEPS: int | None = None  # overrides every dataset's step count (the tests shorten the fit)
 
 
 def _batch_of(chunks: np.ndarray, size: int) -> np.ndarray:
@@ -78,9 +113,18 @@ def _per_second(function: Callable[[], object], items: int) -> float:
     return items * calls / elapsed
 
 
+def _fit(kind: str, dataset: Dataset):
+    if kind != "faster":
+        return TOKENIZERS[kind].fit(dataset.train)
+    options = dict(FASTER_FIT.get(dataset.name, {}))
+    if FASTER_FIT_STEPS is not None:
+        options["steps"] = FASTER_FIT_STEPS
+    return FasterTokenizer.fit(dataset.train, joint_names=dataset.joint_names, progress=False, **options)
+
+
 def measure(kind: str, dataset: Dataset) -> dict[str, float]:
     start = time.perf_counter()
-    tokenizer = TOKENIZERS[kind].fit(dataset.train)
+    tokenizer = _fit(kind, dataset)
     fit_s = time.perf_counter() - start
     stats = reconstruct(tokenizer, dataset.test).stats
     horizon, action_dim = dataset.test.shape[1:]
@@ -93,7 +137,7 @@ def measure(kind: str, dataset: Dataset) -> dict[str, float]:
         start = time.perf_counter()
         tokenizer.decode(tokens, horizon, action_dim)
         latencies[i] = time.perf_counter() - start
-    return {
+    result = {
         "tokens_mean": stats.tokens_mean,
         "tokens_p99": stats.tokens_p99,
         "rmse": stats.rmse,
@@ -107,6 +151,10 @@ def measure(kind: str, dataset: Dataset) -> dict[str, float]:
         "decode_p50_ms": float(np.percentile(latencies, 50) * 1e3),
         "fit_s": fit_s,
     }
+    if kind == "faster":  # share of the (level, code) pairs the training split uses: dead codes show here
+        used = {token for row in tokenizer.encode(dataset.train) for token in row}
+        result["codebook_use"] = len(used) / tokenizer.vocab_size
+    return result
 
 
 JSON_KEYS = (
@@ -118,23 +166,39 @@ JSON_KEYS = (
     "decode_chunks_per_s",
     "decode_p99_ms",
 )
+FASTER_KEYS = ("codebook_use",)  # FASTer rows only
 
 
 def floor_failures(results: dict[str, dict[str, dict[str, float]]]) -> list[str]:
     fast = results["smooth50hz"]["fast"]
-    return [f"{key} = {fast[key]:.4g} > {limit}" for key, limit in FLOORS.items() if fast[key] > limit]
+    failures = [f"{key} = {fast[key]:.4g} > {limit}" for key, limit in FLOORS.items() if fast[key] > limit]
+    if "faster" in results.get("sim", {}):
+        faster, fast = results["sim"]["faster"], results["sim"]["fast"]
+        if faster["tokens_mean"] > fast["tokens_mean"]:
+            failures.append(f"sim: FASTer {faster['tokens_mean']:.1f} tokens > FAST {fast['tokens_mean']:.1f}")
+        if faster["rmse"] >= fast["rmse"]:
+            failures.append(f"sim: FASTer RMSE {faster['rmse']:.4g} >= FAST {fast['rmse']:.4g}")
+    return failures
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="write the results to this file")
-    parser.add_argument("--check", action="store_true", help="exit 1 if FAST misses a floor on smooth50hz")
+    parser.add_argument("--check", action="store_true", help="exit 1 if FAST or FASTer misses a floor")
+    parser.add_argument("--sim-data", type=Path, default=SIM_DATA, help=f"sim data set (default {SIM_DATA})")
     args = parser.parse_args(argv)
+    torch.set_num_threads(1)  # FASTer's fit; timings comparable on a shared machine
 
     results: dict[str, dict[str, dict[str, float]]] = {}
     rows = []
     for name, load in DATASETS.items():
-        dataset = load()
+        if load is sim:
+            if not (args.sim_data / "meta" / "info.json").is_file():
+                print(f"skipping sim: no data set at {args.sim_data} (fast-vla sim-demos --out DIR)")
+                continue
+            dataset = sim(args.sim_data)
+        else:
+            dataset = load()
         results[name] = {kind: measure(kind, dataset) for kind in TOKENIZERS}
         binning_tokens = results[name]["binning"]["tokens_mean"]
         for kind, r in results[name].items():
@@ -143,20 +207,22 @@ def main(argv: list[str] | None = None) -> int:
                 f"{binning_tokens / r['tokens_mean']:.2f}x", r["rmse"], r["max_abs"], f"{r['fit_s']:.3f}",
                 f"{r['encode_chunks_per_s']:.0f}", f"{r['decode_chunks_per_s']:.0f}",
                 f"{r['decode_p50_ms']:.3f}", f"{r['decode_p99_ms']:.3f}",
+                f"{r['codebook_use']:.2f}" if "codebook_use" in r else "-",
             ])  # fmt: skip
     header = [
         "dataset", "tokenizer", "train/test", "tok mean", "tok p99", "vs binning", "rmse", "max abs", "fit s",
-        "enc chunk/s", "dec chunk/s", "dec p50 ms", "dec p99 ms",
+        "enc chunk/s", "dec chunk/s", "dec p50 ms", "dec p99 ms", "codes used",
     ]  # fmt: skip
     print(f"tokenizer benchmark ({os.cpu_count()} CPUs; batch {THROUGHPUT_BATCH} for throughput, "
           f"{LATENCY_CALLS} single-chunk decodes for latency; errors in normalized units)")  # fmt: skip
     print(format_table(header, rows))
     failures = floor_failures(results)
-    print("floors (smooth50hz, fast):", "all met" if not failures else "MISSED: " + "; ".join(failures))
+    print("floors:", "all met" if not failures else "MISSED: " + "; ".join(failures))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         document = {
-            name: {kind: {key: r[key] for key in JSON_KEYS} for kind, r in per.items()} for name, per in results.items()
+            name: {kind: {key: r[key] for key in (*JSON_KEYS, *FASTER_KEYS) if key in r} for kind, r in per.items()}
+            for name, per in results.items()
         }
         args.json.write_text(json.dumps(document, indent=2) + "\n")
         print(f"wrote {args.json}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--data", type=Path, required=True, help="data set directory (LeRobot v3 layout)")
     train.add_argument(
-        "--tokenizer", choices=("fast", "binning"), default="fast", help="action tokenizer (default fast)"
+        "--tokenizer", choices=("fast", "binning", "faster"), default="fast", help="action tokenizer (default fast)"
+    )
+    train.add_argument(
+        "--block-size", type=int, default=7, help="faster: codes decoded per forward pass (default 7, as the paper)"
     )
     train.add_argument("--out", type=Path, required=True, help="checkpoint directory (resumed when it holds a run)")
     train.add_argument("--horizon", type=int, default=50, help="chunk length in control steps (default 50 = 1 s)")
@@ -79,7 +83,7 @@ def _split(episodes: int, held_out: int) -> tuple[list[int], list[int]]:
 
 
 def train_policy(args: argparse.Namespace) -> int:
-    for name in ("horizon", "stride", "steps", "batch_size", "validate_every", "checkpoint_every"):
+    for name in ("horizon", "stride", "steps", "batch_size", "validate_every", "checkpoint_every", "block_size"):
         if getattr(args, name) < 1:
             raise CommandError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     from fast_vla_ros.data.episode_dataset import EpisodeDataset
@@ -119,7 +123,15 @@ def train_policy(args: argparse.Namespace) -> int:
                 states.append(dataset.state[rows][frame])
                 targets.append(chunks.chunk(episode, frame).actions)
             instructions.append(dataset.episodes[episode].instruction)
-        config = PolicyConfig(cameras=dataset.cameras, horizon=args.horizon, action_tokenizer=args.tokenizer)
+        config = PolicyConfig(
+            cameras=dataset.cameras,
+            horizon=args.horizon,
+            action_tokenizer=args.tokenizer,
+            decode_block_size=args.block_size if args.tokenizer == "faster" else None,
+        )
+        fit = TOKENIZER_KINDS[args.tokenizer].fit
+        if args.tokenizer == "faster":  # joint groups are chosen by joint name
+            fit = functools.partial(fit, joint_names=dataset.joint_names)
         absolute = tuple(j for j in args.absolute_joints.split(",") if j)
         try:
             parts = new_policy_parts(
@@ -128,7 +140,7 @@ def train_policy(args: argparse.Namespace) -> int:
                 instructions,
                 dataset.joint_names,
                 chunks.dt,
-                TOKENIZER_KINDS[args.tokenizer].fit,
+                fit,
                 config,
                 convention=args.convention,
                 absolute_joints=absolute,

@@ -32,10 +32,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Fit a QuantileNormalizer and a tokenizer on recorded actions and save both to --out.",
     )
     _add_data_arguments(fit)
-    fit.add_argument("--kind", choices=("fast", "binning"), default="fast", help="tokenizer kind (default fast)")
+    fit.add_argument(
+        "--kind", choices=("fast", "binning", "faster"), default="fast", help="tokenizer kind (default fast)"
+    )
     fit.add_argument("--scale", type=float, default=10.0, help="FAST: DCT coefficient scale (default 10)")
     fit.add_argument("--vocab-size", type=int, default=1024, help="FAST: BPE vocabulary size (default 1024)")
     fit.add_argument("--bins", type=int, default=256, help="binning: bins per value (default 256)")
+    fit.add_argument("--codebook-size", type=int, help="faster: codes per quantizer level (default: FasterTokenizer's)")
+    fit.add_argument("--fit-steps", type=int, help="faster: training steps (default: FasterTokenizer's)")
+    fit.add_argument("--threads", type=int, default=0, help="faster: torch CPU threads (default 0: torch's choice)")
     fit.add_argument("--out", type=Path, required=True, help="output directory (FAST: reference processor layout)")
     fit.set_defaults(handler=fit_tokenizer)
 
@@ -63,7 +68,7 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
 def fit_tokenizer(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from fast_vla_ros.tokenizers import BinningTokenizer, FastTokenizer, QuantileNormalizer
+    from fast_vla_ros.tokenizers import BinningTokenizer, FasterTokenizer, FastTokenizer, QuantileNormalizer
     from fast_vla_ros.tokenizers.evaluation import reconstruct
 
     episodes, key = load_episodes(args.actions, args.key)
@@ -77,6 +82,13 @@ def fit_tokenizer(args: argparse.Namespace) -> int:
             tokenizer = FastTokenizer.fit(
                 chunks, args.scale, args.vocab_size, time_horizon=args.horizon, action_dim=chunks.shape[2]
             )
+        elif args.kind == "faster":
+            if args.threads > 0:
+                import torch
+
+                torch.set_num_threads(args.threads)
+            options = {"codebook_size": args.codebook_size, "steps": args.fit_steps}
+            tokenizer = FasterTokenizer.fit(chunks, **{k: v for k, v in options.items() if v is not None})
         else:
             tokenizer = BinningTokenizer.fit(chunks, args.bins)
     except ValueError as error:

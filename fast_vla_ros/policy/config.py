@@ -30,6 +30,9 @@ class PolicyConfig:
     # DecodeStatus flags that still give an executable chunk: a FAST sequence a few coefficients short or
     # long only loses or drops high-frequency detail. Anything else (EMPTY, INVALID_BYTES) yields no chunk.
     tolerated_decode_issues: tuple[str, ...] = ("TOO_SHORT", "TOO_LONG")
+    # None: token-wise decoding up to the end marker (FAST, binning). An int B: block-wise decoding of a
+    # fixed-length code grid, B codes per forward pass (FASTer; the paper uses 7 for one arm).
+    decode_block_size: int | None = None
 
     def __post_init__(self) -> None:
         if not self.cameras or len(set(self.cameras)) != len(self.cameras):
@@ -37,6 +40,13 @@ class PolicyConfig:
         for name in ("horizon", "state_bins", "max_action_tokens", "max_prompt_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"PolicyConfig.{name} must be positive, got {getattr(self, name)}")
+        if self.decode_block_size is not None and self.decode_block_size < 1:
+            raise ValueError(f"PolicyConfig.decode_block_size must be positive or None, got {self.decode_block_size}")
+        if (self.action_tokenizer == "faster") != (self.decode_block_size is not None):
+            raise ValueError(
+                "PolicyConfig.decode_block_size is required for the 'faster' tokenizer (fixed code grid) and only "
+                f"for it; got {self.decode_block_size} with {self.action_tokenizer!r}"
+            )
         unknown = [name for name in self.tolerated_decode_issues if name not in DecodeStatus.__members__]
         if unknown:
             raise ValueError(f"PolicyConfig.tolerated_decode_issues: {unknown} are not DecodeStatus flags")

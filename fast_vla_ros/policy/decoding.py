@@ -24,6 +24,7 @@ class DecodeOutput:
     ended: bool  # the end-of-action marker came within the bound
     prefill_s: float
     decode_s: float
+    forward_passes: int = 0  # model calls for this chunk, prefill included
 
 
 def allowed_logits_bias(vocab: PromptVocabulary, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -78,6 +79,7 @@ def decode_actions(
     prefilled = time.perf_counter()
     vocab_ids: list[int] = []
     ended = False
+    passes = 1
     while True:
         token = pick_token(logits, bias, temperature, generator)
         if token == vocab.end_of_action_id:
@@ -90,5 +92,6 @@ def decode_actions(
             input_ids=torch.tensor([[token]], device=device), past_key_values=cache, use_cache=True, logits_to_keep=1
         )
         cache, logits = step.past_key_values, step.logits[0, -1]
+        passes += 1
     _synchronize(device)
-    return DecodeOutput(vocab_ids, ended, prefilled - start, time.perf_counter() - prefilled)
+    return DecodeOutput(vocab_ids, ended, prefilled - start, time.perf_counter() - prefilled, passes)

@@ -18,6 +18,7 @@ import torch
 from transformers import PaliGemmaForConditionalGeneration
 
 from fast_vla_ros.policy.action_space import ActionSpace
+from fast_vla_ros.policy.block_decoding import decode_action_blocks, position_bias
 from fast_vla_ros.policy.config import PolicyConfig
 from fast_vla_ros.policy.decoding import allowed_logits_bias, decode_actions
 from fast_vla_ros.policy.errors import ObservationError
@@ -35,7 +36,7 @@ class StageTimes:
 
     preprocess_s: float  # images -> pixels, state -> prompt ids, copies to the device
     prefill_s: float  # vision tower + one forward pass over the prefix
-    decode_s: float  # one forward pass per action token
+    decode_s: float  # one forward pass per action token, or per block of codes with block-wise decoding
     detokenize_s: float  # action tokens -> normalized chunk -> joint targets
 
     @property
@@ -58,6 +59,7 @@ class PolicyResult:
     action_tokens: list[int]  # the action tokenizer's ids, as the model emitted them
     status: str  # "ok", "ok (TOO_SHORT)" when a tolerated decode issue occurred, or why ``chunk`` is None
     timing: StageTimes
+    forward_passes: int = 0  # model calls for this chunk, prefill included
 
     @property
     def ok(self) -> bool:
@@ -111,6 +113,15 @@ class VLAPolicy:
         self.temperature = temperature
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self._bias = allowed_logits_bias(vocab, self.device)
+        self._position_bias = None
+        if config.decode_block_size is not None:
+            ranges = getattr(action_tokenizer, "allowed_token_ranges", None)
+            if ranges is None:
+                raise ValueError(
+                    f"block-wise decoding needs a fixed-length tokenizer with per-position ids (FASTer), "
+                    f"got {type(action_tokenizer).__name__}"
+                )
+            self._position_bias = position_bias(vocab, ranges(), self.device)
         self._image_tokens = image_tokens_per_camera(model.config) * len(config.cameras)
         self._image_size = image_size(model.config)
 
@@ -118,16 +129,28 @@ class VLAPolicy:
         start = time.perf_counter()
         state, prefix_ids, pixels = self._preprocess(observation)
         preprocessed = time.perf_counter()
-        decoded = decode_actions(
-            self.model,
-            prefix_ids,
-            pixels,
-            self.vocab,
-            self._bias,
-            self.config.max_action_tokens,
-            self.temperature,
-            self.generator,
-        )
+        if self._position_bias is not None:
+            decoded = decode_action_blocks(
+                self.model,
+                prefix_ids,
+                pixels,
+                self.vocab,
+                self._position_bias,
+                self.config.decode_block_size,
+                self.temperature,
+                self.generator,
+            )
+        else:
+            decoded = decode_actions(
+                self.model,
+                prefix_ids,
+                pixels,
+                self.vocab,
+                self._bias,
+                self.config.max_action_tokens,
+                self.temperature,
+                self.generator,
+            )
         detokenize_start = time.perf_counter()
         tokens = self.vocab.actions.from_vocab(decoded.vocab_ids)
         chunk, status = self._detokenize(tokens, decoded.ended, state, observation.stamp)
@@ -137,7 +160,7 @@ class VLAPolicy:
             decode_s=decoded.decode_s,
             detokenize_s=time.perf_counter() - detokenize_start,
         )
-        return PolicyResult(chunk, tokens, status, timing)
+        return PolicyResult(chunk, tokens, status, timing, decoded.forward_passes)
 
     def warmup(self, iterations: int = 2) -> None:
         """Run ``predict`` on a synthetic observation so allocator and kernels are ready before the first real one."""

@@ -30,6 +30,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from fast_vla_ros.policy.action_space import ActionSpace
+from fast_vla_ros.policy.block_decoding import block_attention_mask, block_suffix
 from fast_vla_ros.policy.checkpoint import PolicyParts, load_checkpoint, save_checkpoint
 from fast_vla_ros.policy.config import TINY, ModelSize, PolicyConfig
 from fast_vla_ros.policy.images import stack_cameras, to_pixels
@@ -111,17 +112,23 @@ def new_policy_parts(
 class Batch:
     input_ids: torch.Tensor  # [B, L], right-padded
     token_type_ids: torch.Tensor  # 0 prefix (bidirectional), 1 suffix (causal) and padding
-    attention_mask: torch.Tensor
+    attention_mask: torch.Tensor  # [B, L] padding mask; block-wise: [B, 1, L, L] additive block-causal mask
     labels: torch.Tensor  # suffix ids where the loss applies, IGNORE elsewhere
     pixel_values: torch.Tensor  # [B * cameras, 3, S, S]
+    # True: position t predicts labels[t + 1] (token-wise). False: it predicts labels[t] (block-wise layout).
+    next_token: bool = True
 
     def to(self, device: torch.device) -> Batch:
-        return Batch(
-            *(
-                getattr(self, f).to(device)
-                for f in ("input_ids", "token_type_ids", "attention_mask", "labels", "pixel_values")
-            )
-        )
+        tensors = ("input_ids", "token_type_ids", "attention_mask", "labels", "pixel_values")
+        return Batch(*(getattr(self, f).to(device) for f in tensors), next_token=self.next_token)
+
+    def targets(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(positions whose hidden state is scored [B, L'] as a mask, their target ids)``."""
+        labels = self.labels[:, 1:] if self.next_token else self.labels
+        selected = labels != IGNORE
+        if self.next_token:
+            selected = torch.nn.functional.pad(selected, (0, 1))
+        return selected, labels[labels != IGNORE]
 
 
 def collate(parts: PolicyParts, samples: list[TrainingSample]) -> Batch:
@@ -133,6 +140,7 @@ def collate(parts: PolicyParts, samples: list[TrainingSample]) -> Batch:
     )
     action_tokens = parts.action_tokenizer.encode(chunks)
     image_tokens = image_tokens_per_camera(parts.model.config) * len(config.cameras)
+    block = config.decode_block_size
     sequences = []
     for (observation, _), state, tokens in zip(samples, states, action_tokens, strict=True):
         prefix = encode_prefix(
@@ -143,38 +151,48 @@ def collate(parts: PolicyParts, samples: list[TrainingSample]) -> Batch:
             config.state_bins,
             config.max_prompt_tokens,
         ).ids
-        suffix = encode_suffix(vocab, tokens)
-        sequences.append((prefix, suffix))
-    length = max(len(p) + len(s) for p, s in sequences)
+        suffix = encode_suffix(vocab, tokens) if block is None else block_suffix(vocab, tokens, block)
+        sequences.append((prefix, suffix, tokens))
+    length = max(len(p) + len(s) for p, s, _ in sequences)
     shape = (len(samples), length)
     input_ids = torch.full(shape, vocab.pad_id, dtype=torch.long)
     token_type_ids = torch.ones(shape, dtype=torch.long)
     attention_mask = torch.zeros(shape, dtype=torch.long)
     labels = torch.full(shape, IGNORE, dtype=torch.long)
-    for row, (prefix, suffix) in enumerate(sequences):
+    for row, (prefix, suffix, tokens) in enumerate(sequences):
         n, m = len(prefix), len(suffix)
         input_ids[row, : n + m] = torch.tensor(prefix + suffix)
         token_type_ids[row, :n] = 0
         attention_mask[row, : n + m] = 1
-        labels[row, n : n + m] = torch.tensor(suffix)
+        if block is None:
+            labels[row, n : n + m] = torch.tensor(suffix)
+        else:  # suffix position j is trained to produce code j (see block_decoding)
+            labels[row, n : n + len(tokens)] = torch.tensor(vocab.actions.to_vocab(tokens))
     frames = [frame for observation, _ in samples for frame in stack_cameras(observation.images, config.cameras)]
     pixels = to_pixels(frames, image_size(parts.model.config))
-    return Batch(input_ids, token_type_ids, attention_mask, labels, pixels)
+    if block is None:
+        return Batch(input_ids, token_type_ids, attention_mask, labels, pixels)
+    prefixes = [len(p) for p, _, _ in sequences]
+    lengths = [len(p) + len(s) for p, s, _ in sequences]
+    mask = block_attention_mask(prefixes, lengths, length, block, torch.float32)
+    return Batch(input_ids, token_type_ids, mask, labels, pixels, next_token=False)
 
 
 def action_loss(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
-    """Mean cross-entropy of the suffix tokens, each predicted from the position before it."""
+    """Mean cross-entropy of the suffix tokens: each predicted from the position before it (token-wise)
+    or, in the block-wise layout, from its own position under the block-causal mask."""
+    dtype = next(model.parameters()).dtype
+    mask = batch.attention_mask if batch.attention_mask.ndim == 2 else batch.attention_mask.to(dtype)
     hidden = model.model(
         input_ids=batch.input_ids,
         pixel_values=batch.pixel_values,
         token_type_ids=batch.token_type_ids,
-        attention_mask=batch.attention_mask,
+        attention_mask=mask,
         use_cache=False,
     ).last_hidden_state
-    targets = batch.labels[:, 1:]
-    selected = targets != IGNORE
-    logits = model.lm_head(hidden[:, :-1][selected])
-    return F.cross_entropy(logits.float(), targets[selected])
+    selected, targets = batch.targets()
+    logits = model.lm_head(hidden[selected])
+    return F.cross_entropy(logits.float(), targets)
 
 
 def _stream(data: Iterable[TrainingSample], buffer_size: int, rng: random.Random) -> Iterator[TrainingSample]:
@@ -214,7 +232,7 @@ def validation_loss(parts: PolicyParts, data: Iterable[TrainingSample], batch_si
     total, count = 0.0, 0
     for batch, _ in zip(_batches(parts, iter(data), batch_size), range(max_batches), strict=False):
         batch = batch.to(device)
-        tokens = int((batch.labels[:, 1:] != IGNORE).sum())
+        tokens = int(batch.targets()[1].numel())
         total += float(action_loss(parts.model, batch)) * tokens
         count += tokens
     parts.model.train(was_training)

@@ -11,14 +11,18 @@ from fast_vla_ros.tokenizers.base import ActionTokenizer, Chunks, DecodeStatus, 
 from fast_vla_ros.tokenizers.binning import CONFIG_FILE as BINNING_CONFIG
 from fast_vla_ros.tokenizers.binning import BinningTokenizer
 from fast_vla_ros.tokenizers.fast import FastTokenizer
+from fast_vla_ros.tokenizers.faster import CONFIG_FILE as FASTER_CONFIG
+from fast_vla_ros.tokenizers.faster import FasterTokenizer
 from fast_vla_ros.tokenizers.normalization import QuantileNormalizer
 from fast_vla_ros.tokenizers.reference_format import PROCESSOR_CONFIG, FastConfig
 
-TOKENIZER_KINDS: dict[str, type] = {"binning": BinningTokenizer, "fast": FastTokenizer}
+TOKENIZER_KINDS: dict[str, type] = {"binning": BinningTokenizer, "fast": FastTokenizer, "faster": FasterTokenizer}
 
 
-def load_tokenizer(directory: str | Path) -> BinningTokenizer | FastTokenizer:
+def load_tokenizer(directory: str | Path) -> BinningTokenizer | FastTokenizer | FasterTokenizer:
     directory = Path(directory)
+    if (directory / FASTER_CONFIG).is_file():
+        return FasterTokenizer.load(directory)
     if (directory / PROCESSOR_CONFIG).is_file():
         return FastTokenizer.load(directory)
     if (directory / BINNING_CONFIG).is_file():
@@ -34,6 +38,7 @@ __all__ = [
     "DecodeStatus",
     "FastConfig",
     "FastTokenizer",
+    "FasterTokenizer",
     "QuantileNormalizer",
     "TokenBatch",
     "load_tokenizer",

@@ -40,6 +40,7 @@ def test_fast_meets_the_floors_on_smooth_50hz(benchmark, monkeypatch: pytest.Mon
 def test_json_has_exactly_the_agreed_schema(benchmark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     small = benchmark.smooth50hz(n_train=200, n_test=20)
     monkeypatch.setattr(benchmark, "DATASETS", {"smooth50hz": lambda: small, "bridge": benchmark.bridge})
+    monkeypatch.setattr(benchmark, "FASTER_FIT_STEPS", 3)
     monkeypatch.setattr(benchmark, "LATENCY_CALLS", 20)
     monkeypatch.setattr(benchmark, "THROUGHPUT_SECONDS", 0.01)
     assert benchmark.main(["--json", str(tmp_path / "result.json")]) == 0
@@ -48,5 +49,6 @@ def test_json_has_exactly_the_agreed_schema(benchmark, tmp_path: Path, monkeypat
             "decode_p99_ms"}  # fmt: skip
     assert set(result) == {"smooth50hz", "bridge"}
     for per_tokenizer in result.values():
-        assert set(per_tokenizer) == {"binning", "fast"}
-        assert all(set(values) == keys for values in per_tokenizer.values())
+        assert set(per_tokenizer) == {"binning", "fast", "faster"}
+        assert all(set(values) == keys for kind, values in per_tokenizer.items() if kind != "faster")
+        assert set(per_tokenizer["faster"]) == keys | {"codebook_use"}
