@@ -9,6 +9,9 @@ Datasets (normalized per dimension to [-1, 1] by a QuantileNormalizer fitted on 
               `fast-vla sim-demos` (default ../data/demos240; skipped when absent). The first 5/6 of the
               episodes train (windows every 2 steps), the rest test (every 10 steps).
   bridge      ../shared/data/bridge_v1_sample.npz: real WidowX end-effector deltas, 10 steps x 7 at 5 Hz.
+              Its 25 validation episodes are its 25 training episodes reordered: a learned tokenizer
+              (FASTer) can memorise them, so
+  bridge_unseen fits on 13 of the 25 distinct episodes and tests on the other 12.
 Tokenizers are fitted on the training split and measured on the held-out split. Errors are in
 normalized units. FASTer (torch, one thread) is fitted with the settings in ``FASTER_FIT``.
 ``--check`` exits with 1 when FAST misses the floors on smooth50hz, or when FASTer on sim uses more
@@ -88,7 +91,22 @@ def bridge(path: Path = BRIDGE_FILE) -> Dataset:
     return _normalized(data["train_actions"].astype(np.float64), data["val_actions"].astype(np.float64), "bridge")
 
 
-DATASETS: dict[str, Callable[[], Dataset]] = {"smooth50hz": smooth50hz, "sim": sim, "bridge": bridge}
+def bridge_unseen(path: Path = BRIDGE_FILE) -> Dataset:
+    """The sample's validation episodes are its training episodes reordered (checked here), so ``bridge``
+    cannot tell memorising from generalising; this split fits on 13 episodes and tests on the other 12."""
+    data = np.load(path)
+    train, val = data["train_actions"].astype(np.float64), data["val_actions"].astype(np.float64)
+    if sorted(map(bytes, train)) != sorted(map(bytes, val)):
+        raise ValueError(f"{path}: validation episodes are no longer a reordering of the training ones")
+    return _normalized(train[:13], train[13:], "bridge_unseen")
+
+
+DATASETS: dict[str, Callable[[], Dataset]] = {
+    "smooth50hz": smooth50hz,
+    "sim": sim,
+    "bridge": bridge,
+    "bridge_unseen": bridge_unseen,
+}
 TOKENIZERS = {"binning": BinningTokenizer, "fast": FastTokenizer, "faster": FasterTokenizer}
 # FASTer per dataset. 50-step chunks: one 50-step window x 3 joint groups x 5 levels = 15 codes (FAST needs
 # ~16-19 tokens there). Bridge has 25 training chunks of 10 steps: one window, 3 levels, tiny codebooks.
@@ -96,6 +114,7 @@ FASTER_FIT: dict[str, dict[str, object]] = {
     "smooth50hz": {},
     "sim": {},
     "bridge": {"patch_steps": 10, "codebook_size": 16, "num_quantizers": 3, "steps": 600, "batch_size": 25},
+    "bridge_unseen": {"patch_steps": 10, "codebook_size": 16, "num_quantizers": 3, "steps": 600, "batch_size": 13},
 }
 FASTER_FIT_STEPS: int | None = None  # overrides every dataset's step count (the tests shorten the fit)
 

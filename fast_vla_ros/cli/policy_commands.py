@@ -30,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--block-size", type=int, default=7, help="faster: codes decoded per forward pass (default 7, as the paper)"
     )
+    train.add_argument("--tokenizer-steps", type=int, help="faster: tokenizer training steps (default: its own)")
     train.add_argument("--out", type=Path, required=True, help="checkpoint directory (resumed when it holds a run)")
     train.add_argument("--horizon", type=int, default=50, help="chunk length in control steps (default 50 = 1 s)")
     train.add_argument("--stride", type=int, default=2, help="frames between training observations (default 2)")
@@ -131,7 +132,8 @@ def train_policy(args: argparse.Namespace) -> int:
         )
         fit = TOKENIZER_KINDS[args.tokenizer].fit
         if args.tokenizer == "faster":  # joint groups are chosen by joint name
-            fit = functools.partial(fit, joint_names=dataset.joint_names)
+            steps = {} if args.tokenizer_steps is None else {"steps": args.tokenizer_steps}
+            fit = functools.partial(fit, joint_names=dataset.joint_names, **steps)
         absolute = tuple(j for j in args.absolute_joints.split(",") if j)
         try:
             parts = new_policy_parts(

@@ -55,9 +55,9 @@ class FasterConfig:
     horizon: int
     action_dim: int
     groups: tuple[tuple[int, ...], ...]  # action dimensions of each joint group, in patch order
-    patch_steps: int = 25  # time steps per patch; the last window repeats the final step when H is not a multiple
-    num_quantizers: int = 3
-    codebook_size: int = 256
+    patch_steps: int = 50  # time steps per patch; the last window repeats the final step when H is not a multiple
+    num_quantizers: int = 5
+    codebook_size: int = 2048
     latent_dim: int = 16
     model_dim: int = 64
     depth: int = 2
@@ -230,25 +230,29 @@ class FasterTokenizer:
         joint_names: Sequence[str] | None = None,
         groups: Sequence[Sequence[str]] | Sequence[Sequence[int]] | None = None,
         patch_steps: int | None = None,
-        num_quantizers: int = 3,
-        codebook_size: int = 256,
+        num_quantizers: int = 5,
+        codebook_size: int = 2048,
         latent_dim: int = 16,
         model_dim: int = 64,
         depth: int = 2,
         heads: int = 4,
         dct_patches: bool = True,
         steps: int = 1500,
-        refine_iterations: int = 10,
-        decoder_steps: int = 300,
+        refine_iterations: int = 25,
+        decoder_steps: int | None = None,
         batch_size: int = 256,
-        learning_rate: float = 2e-3,
+        learning_rate: float = 5e-3,
         seed: int = 0,
         progress: bool = True,
     ) -> FasterTokenizer:
-        """Train the autoencoder on ``chunks`` ``[N, H, D]`` (normalized units) for ``steps`` AdamW steps.
+        """Train the autoencoder on ``chunks`` ``[N, H, D]`` (normalized units) for ``steps`` AdamW steps,
+        then refine each level's codebook with ``refine_iterations`` full-data k-means passes and tune the
+        decoder alone on the final codes for ``decoder_steps`` (default: two thirds of ``steps``).
 
-        ``patch_steps`` defaults to half the horizon (two windows). Uses the calling thread's torch
-        settings; on a shared CPU call ``torch.set_num_threads(1)`` first.
+        ``patch_steps`` defaults to the whole horizon: with three joint groups and five levels that is 15
+        codes per chunk, at most what FAST spends on the simulator's 50-step chunks (two windows would
+        leave room for only two levels). Uses the calling thread's torch settings; on a shared CPU call
+        ``torch.set_num_threads(1)`` first (the defaults take about two minutes on one core for ~15k chunks).
         """
         from tqdm import tqdm
 
@@ -261,7 +265,7 @@ class FasterTokenizer:
             horizon=horizon,
             action_dim=action_dim,
             groups=resolve_groups(action_dim, joint_names, groups),
-            patch_steps=patch_steps or max(1, -(-horizon // 2)),
+            patch_steps=patch_steps or horizon,
             num_quantizers=num_quantizers,
             codebook_size=codebook_size,
             latent_dim=latent_dim,
@@ -295,6 +299,7 @@ class FasterTokenizer:
             model.eval()
             if steps and refine_iterations:
                 _refine_codebooks(model, data, refine_iterations)
+            decoder_steps = steps * 2 // 3 if decoder_steps is None else decoder_steps
             if steps and decoder_steps:
                 _tune_decoder(model, data, decoder_steps, batch_size, learning_rate * 0.1, generator)
         return cls(config, model.eval())

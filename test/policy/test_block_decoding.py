@@ -39,6 +39,7 @@ TINY_FASTER = dict(
     depth=1,
     heads=2,
     steps=30,
+    decoder_steps=20,
     batch_size=12,
     progress=False,
 )
@@ -269,3 +270,21 @@ def test_token_wise_paths_are_unchanged_and_count_passes(binning_parts, samples)
             parts.model, parts.vocab, parts.action_tokenizer, parts.action_space,
             PolicyConfig(cameras=CAMERAS, horizon=HORIZON, action_tokenizer="faster", decode_block_size=2),
         )  # fmt: skip
+
+
+def test_train_and_eval_commands_run_a_faster_policy(tmp_path, capsys):
+    from fast_vla_ros.cli import main
+
+    demos = tmp_path / "demos"
+    assert main(["sim-demos", "--tasks", "touch", "--episodes", "2", "--image-size", "32", "--out", str(demos)]) == 0
+    out = tmp_path / "policy"
+    train_args = ["train", "--data", str(demos), "--out", str(out), "--tokenizer", "faster", "--block-size", "4"]
+    schedule = ["--horizon", "10", "--stride", "10", "--steps", "2", "--batch-size", "2", "--tokenizer-steps", "3"]
+    assert main([*train_args, *schedule, "--validation-episodes", "1", "--threads", "1"]) == 0
+    assert "faster tokenizer" in capsys.readouterr().out
+    policy = load_policy(out)
+    assert policy.config.decode_block_size == 4 and policy.config.action_tokenizer == "faster"
+    result_json = tmp_path / "eval.json"
+    eval_args = ["eval", "--policy", str(out), "--tasks", "touch", "--episodes", "1", "--max-seconds", "0.3"]
+    assert main([*eval_args, "--image-size", "32", "--threads", "1", "--json", str(result_json)]) == 0
+    assert result_json.is_file()

@@ -170,5 +170,5 @@ def test_fit_tokenizer_command_fits_faster(tmp_path, make_smooth_chunks, capsys)
     printed = capsys.readouterr().out
     assert "faster" in printed and "saved faster tokenizer" in printed
     loaded = load_tokenizer(out)
-    assert isinstance(loaded, FasterTokenizer) and loaded.vocab_size == 3 * 16
+    assert isinstance(loaded, FasterTokenizer) and loaded.vocab_size == 5 * 16 and loaded.codes_per_chunk == 15
     assert (out / "normalizer.json").is_file()
