@@ -10,21 +10,24 @@ forward pass). Latency is prefill + decode of one chunk at batch 1 on one CPU th
 present), p50 and p99 over ``--chunks`` chunks after two warm-up chunks.
 """
 
-from __future__ import annotations
-
-import argparse
-import json
-import math
-import os
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
+# benchmarks/tokenizers.py would shadow the Hugging Face ``tokenizers`` package: drop this folder from the path.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
-from fast_vla_ros.policy.block_decoding import decode_action_blocks, position_bias
-from fast_vla_ros.policy.runtime import select_device
-from fast_vla_ros.tokenizers.evaluation import format_table
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from fast_vla_ros.policy.block_decoding import decode_action_blocks, position_bias  # noqa: E402
+from fast_vla_ros.policy.runtime import select_device  # noqa: E402
+from fast_vla_ros.tokenizers.evaluation import format_table  # noqa: E402
 
 
 def _default_parts():
