@@ -30,7 +30,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from fast_vla_ros.policy.action_space import ActionSpace
-from fast_vla_ros.policy.block_decoding import block_attention_mask, block_suffix
+from fast_vla_ros.policy.block_decoding import block_attention_mask, block_suffix, position_bias
 from fast_vla_ros.policy.checkpoint import PolicyParts, load_checkpoint, save_checkpoint
 from fast_vla_ros.policy.config import TINY, ModelSize, PolicyConfig
 from fast_vla_ros.policy.images import stack_cameras, to_pixels
@@ -117,10 +117,14 @@ class Batch:
     pixel_values: torch.Tensor  # [B * cameras, 3, S, S]
     # True: position t predicts labels[t + 1] (token-wise). False: it predicts labels[t] (block-wise layout).
     next_token: bool = True
+    # Block-wise only: [codes, vocab] additive mask of the ids each code position may hold. The loss is then
+    # the cross-entropy among those ids alone, exactly the choice constrained decoding makes.
+    target_bias: torch.Tensor | None = None
 
     def to(self, device: torch.device) -> Batch:
         tensors = ("input_ids", "token_type_ids", "attention_mask", "labels", "pixel_values")
-        return Batch(*(getattr(self, f).to(device) for f in tensors), next_token=self.next_token)
+        bias = None if self.target_bias is None else self.target_bias.to(device)
+        return Batch(*(getattr(self, f).to(device) for f in tensors), next_token=self.next_token, target_bias=bias)
 
     def targets(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(positions whose hidden state is scored [B, L'] as a mask, their target ids)``."""
@@ -175,7 +179,8 @@ def collate(parts: PolicyParts, samples: list[TrainingSample]) -> Batch:
     prefixes = [len(p) for p, _, _ in sequences]
     lengths = [len(p) + len(s) for p, s, _ in sequences]
     mask = block_attention_mask(prefixes, lengths, length, block, torch.float32)
-    return Batch(input_ids, token_type_ids, mask, labels, pixels, next_token=False)
+    bias = position_bias(vocab, parts.action_tokenizer.allowed_token_ranges())
+    return Batch(input_ids, token_type_ids, mask, labels, pixels, next_token=False, target_bias=bias)
 
 
 def action_loss(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
@@ -191,8 +196,11 @@ def action_loss(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
         use_cache=False,
     ).last_hidden_state
     selected, targets = batch.targets()
-    logits = model.lm_head(hidden[selected])
-    return F.cross_entropy(logits.float(), targets)
+    logits = model.lm_head(hidden[selected]).float()
+    if batch.target_bias is not None:  # every row holds all codes of one chunk, in position order
+        codes = batch.target_bias.shape[0]
+        logits = (logits.view(-1, codes, logits.shape[-1]) + batch.target_bias).view(-1, logits.shape[-1])
+    return F.cross_entropy(logits, targets)
 
 
 def _stream(data: Iterable[TrainingSample], buffer_size: int, rng: random.Random) -> Iterator[TrainingSample]:

@@ -122,6 +122,10 @@ def test_collate_lays_out_queries_codes_and_aligned_labels(faster_parts, samples
         # Inputs after the queries are the codes, shifted by one block.
         fed = batch.input_ids[row, start + BLOCK : start + 2 * BLOCK]
         assert (fed == labels[:BLOCK]).all()
+        # The loss only weighs each position's own level: its label is allowed, other levels' ids are not.
+        assert batch.target_bias.shape == (n, vocab.vocab_size)
+        assert (batch.target_bias[torch.arange(n), labels] == 0).all()
+        assert torch.isinf(batch.target_bias).sum(dim=1).tolist() == [vocab.vocab_size - 8] * n
 
 
 def _counting(model):
