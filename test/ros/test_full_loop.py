@@ -47,13 +47,19 @@ def commanded_steps(record) -> np.ndarray:
     return np.abs(np.diff(commanded, axis=0))
 
 
-def test_short_episode_reaches_success(loop):
-    runner, _ = loop
-    outcomes = [runner.run_episode("touch", seed, EPISODE_TIMEOUT_S) for seed in (900_001, 900_002)]
-    assert any(r.success for r in outcomes), [(r.instruction, r.seconds, r.armed) for r in outcomes]
-    for record in outcomes:
-        assert record.armed and len(record.chunk_arrivals) >= 2
-        assert commanded_steps(record).max() <= MAX_STEP + 1e-9
+def test_short_episode_closes_the_loop(loop):
+    """Instruction in, chunks out, the simulated arm moves under the executor's limits. (Task success of
+    the shipped policy is measured by benchmarks/policy.py, not asserted here: see the README.)"""
+    runner, processes = loop
+    record = runner.run_episode("touch", 900_001, timeout_s=8.0)
+    assert record.armed, "the policy never planned for the instruction"
+    assert len(record.chunk_arrivals) >= 2 and len(record.commanded) >= 50
+    commanded = np.stack([q for _, q in record.commanded])
+    assert np.abs(commanded - commanded[0]).max() > 0.1, "the arm did not move"
+    assert commanded_steps(record).max() <= MAX_STEP + 1e-9
+    measured = np.stack([q for _, q in record.measured])
+    assert np.abs(measured[-1] - commanded[-1]).max() < 0.1, "the simulated arm does not follow the commands"
+    processes.check_alive()
 
 
 def test_killed_policy_makes_the_arm_hold_and_a_restart_resumes(loop):
