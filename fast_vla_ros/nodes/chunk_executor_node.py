@@ -19,6 +19,7 @@ Interfaces (relative names resolve in the node's namespace):
 
 from __future__ import annotations
 
+import os
 import sys
 from collections import deque
 
@@ -73,6 +74,7 @@ class ChunkExecutorNode(Node):
         controller = self.declare_parameter("controller_name", "forward_position_controller").value
         start_armed = self.declare_parameter("start_armed", False).value
         diagnostics_period = self.declare_parameter("diagnostics_period", 1.0).value
+        thread_priority = int(self.declare_parameter("thread_priority", 0).value)
         if self._mode not in OUTPUT_MODES:
             raise ValueError(f"output_mode must be one of {OUTPUT_MODES}, got '{self._mode}'")
         config = ExecutionConfig.from_mapping(declare_sections(self, config_sections(ExecutionConfig)))
@@ -105,6 +107,8 @@ class ChunkExecutorNode(Node):
         self._chunk_time: float | None = None
         self.create_timer(self._period, self._on_tick, callback_group=group)
         self.create_timer(diagnostics_period, self._publish_diagnostics, callback_group=group)
+        if thread_priority > 0:
+            self._use_realtime_priority(thread_priority)
         if start_armed:
             self.get_logger().info("start_armed is set: arming at the first fresh joint state")
         self._arm_when_possible = bool(start_armed)
@@ -112,6 +116,19 @@ class ChunkExecutorNode(Node):
             f"ready: {len(self._scheduler.joint_names)} joints, output {self._mode} to /{controller}, "
             f"strategy {config.scheduler.strategy.value}, {1 / self._period:.0f} Hz; disarmed until ~/arm"
         )
+
+    def _use_realtime_priority(self, priority: int) -> None:
+        """SCHED_FIFO for the thread that runs the 50 Hz timer, as ros2_control's controller manager does
+        (its thread_priority, 50 by default): on a loaded machine the tick otherwise waits for the CPU
+        behind the policy and the simulator. Its work per tick is ~100 us, so it cannot starve them."""
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+            self.get_logger().info(f"timer thread runs with SCHED_FIFO priority {priority}")
+        except (PermissionError, OSError) as error:
+            self.get_logger().warn(
+                f"could not set SCHED_FIFO priority {priority} ({error}); ticks may jitter on a loaded machine. "
+                "Allow it with an rtprio limit (/etc/security/limits.conf) or CAP_SYS_NICE."
+            )
 
     def _follow_joint_trajectory_client(self, controller: str, group: MutuallyExclusiveCallbackGroup):
         try:
