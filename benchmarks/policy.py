@@ -47,6 +47,7 @@ from fast_vla_ros.tokenizers.evaluation import format_table  # noqa: E402
 
 FLOORS = {"success_mean": 0.8, "latency_ms_p99": 100.0}
 JSON_KEYS = ("success", "success_mean", "latency_ms_p50", "latency_ms_p99", "tokens_mean")
+OUTCOMES = ("failed", "succeeded")
 STAGES = ("preprocess", "prefill", "decode", "detokenize", "total")
 DEFAULT_POLICY = "default=models/default"
 
@@ -109,8 +110,9 @@ def measure(name: str, kind: str, results: list[EpisodeResult], wall_s: float) -
         "tokens_p50": float(np.median(tokens)) if tokens.size else float("nan"),
         "tokens_max": int(tokens.max()) if tokens.size else 0,
         "episode_seconds": float(np.mean([r.seconds for r in results if r.success] or [float("nan")])),
-        "failed_seeds": {
-            f: [r.seed for r in results if r.task == f and not r.success] for f in sorted({r.task for r in results})
+        "seeds": {  # family -> outcome -> seeds
+            f: {o: [r.seed for r in results if r.task == f and r.success == (o == "succeeded")] for o in OUTCOMES}
+            for f in sorted({r.task for r in results})
         },
         "wall_s": wall_s,
     }
@@ -139,15 +141,19 @@ def tables(measured: list[dict], families: list[str], episodes: int, seed: int, 
             "percentile); tokens per chunk mean / p50 / max",
             format_table(["policy", "tokenizer", *STAGES, "tokens", "predictions"], latency_rows),
             "",
-            "failed episodes by seed (replay one with: fast-vla eval --policy DIR --tasks FAMILY --seed SEED "
+            "episodes by outcome (replay one on video: fast-vla eval --policy DIR --tasks FAMILY --seed SEED "
             "--episodes 1 --video-dir DIR)",
-            *(
-                f"{m['name']:>10s} {family:>6s}: {seeds}"
-                for m in measured
-                for family, seeds in m["failed_seeds"].items()
-            ),
+            *(outcome_line(m, family) for m in measured for family in families),
         ]
     )
+
+
+def outcome_line(measured: dict, family: str, shown: int = 8) -> str:
+    """Seeds of the rarer outcome, the first ``shown`` of them: the episodes worth watching."""
+    seeds = measured["seeds"][family]
+    outcome = min(OUTCOMES, key=lambda o: (len(seeds[o]), o != "failed"))
+    more = f" ... ({len(seeds[outcome])} in all)" if len(seeds[outcome]) > shown else ""
+    return f"{measured['name']:>10s} {family:>6s} {outcome}: {seeds[outcome][:shown]}{more}"
 
 
 def schema(measured: list[dict]) -> dict:
