@@ -252,7 +252,7 @@ class FasterTokenizer:
         ``patch_steps`` defaults to the whole horizon: with three joint groups and five levels that is 15
         codes per chunk, at most what FAST spends on the simulator's 50-step chunks (two windows would
         leave room for only two levels). Uses the calling thread's torch settings; on a shared CPU call
-        ``torch.set_num_threads(1)`` first (the defaults take about two minutes on one core for ~15k chunks).
+        ``torch.set_num_threads(1)`` first (the defaults take 3 to 4 minutes on one core for ~15k chunks).
         """
         from tqdm import tqdm
 
@@ -285,6 +285,12 @@ class FasterTokenizer:
                 optimizer, learning_rate, total_steps=max(steps, 1), pct_start=0.05, final_div_factor=100.0
             )
             model.train()
+            if steps:
+                # The codebooks start as k-means centres of the first batch seen in training mode: make that
+                # batch hold two latents per code where the data allows, not one mini-batch (duplicate codes).
+                first = min(len(data), max(batch_size, -(-2 * codebook_size // config.patches)))
+                with torch.no_grad():
+                    model(data[torch.randperm(len(data), generator=generator)[:first]])
             with tqdm(range(steps), desc="fit FASTer", unit="step", disable=not progress) as bar:
                 for step in bar:
                     batch = data[torch.randint(len(data), (min(batch_size, len(data)),), generator=generator)]
