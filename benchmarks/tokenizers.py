@@ -3,8 +3,8 @@
     python benchmarks/tokenizers.py [--json out/tokenizers.json] [--check] [--sim-data DIR]
 
 Datasets (normalized per dimension to [-1, 1] by a QuantileNormalizer fitted on the training split):
-  smooth50hz  7-D, 50-step chunks at 50 Hz from the minimum-jerk reaching generator
-              (fast_vla_ros.data.minimum_jerk).
+  smooth50hz  7-D, 50-step chunks at 50 Hz: windows of the simulator's scripted expert's planned joint
+              targets (fast_vla_ros.sim.expert_chunks), train and test from disjoint episode seeds.
   sim         the simulator's expert: 50-step windows of the absolute joint targets of a data set written by
               `fast-vla sim-demos` (default ../data/demos240; skipped when absent). The first 5/6 of the
               episodes train (windows every 2 steps), the rest test (every 10 steps).
@@ -36,12 +36,14 @@ from dataclasses import dataclass  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from fast_vla_ros.data.minimum_jerk import reaching_chunks  # noqa: E402
+from fast_vla_ros.sim.expert_chunks import expert_action_chunks  # noqa: E402
 from fast_vla_ros.tokenizers import BinningTokenizer, FasterTokenizer, FastTokenizer, QuantileNormalizer  # noqa: E402
 from fast_vla_ros.tokenizers.evaluation import format_table, reconstruct  # noqa: E402
+from fast_vla_ros.types import JointLimits  # noqa: E402
 
 BRIDGE_FILE = _HERE.parent.parent / "shared" / "data" / "bridge_v1_sample.npz"
 SIM_DATA = _HERE.parent.parent / "data" / "demos240"
+SIM_LIMITS = _HERE.parent / "config" / "sim_arm_limits.yaml"
 THROUGHPUT_BATCH = 256
 LATENCY_CALLS = 1000
 THROUGHPUT_SECONDS = 0.5  # per measurement: long enough to average over scheduler noise
@@ -63,8 +65,10 @@ def _normalized(train: np.ndarray, test: np.ndarray, name: str = "", joint_names
 
 
 def smooth50hz(n_train: int = 2000, n_test: int = 500) -> Dataset:
-    """Stand-in until the simulator's scripted expert records chunks; swap this function then."""
-    return _normalized(reaching_chunks(n_train, seed=0), reaching_chunks(n_test, seed=1), "smooth50hz")
+    """The expert's 50 Hz motion; test episodes (seeds from 100000) are never seen in fitting."""
+    train = expert_action_chunks(n_train, seed=0)
+    test = expert_action_chunks(n_test, seed=100_000)
+    return _normalized(train, test, "smooth50hz", JointLimits.from_yaml(SIM_LIMITS).joint_names)
 
 
 def sim(path: Path = SIM_DATA, horizon: int = 50) -> Dataset:
