@@ -74,9 +74,10 @@ def test_killed_policy_makes_the_arm_hold_and_a_restart_resumes(loop):
     )
     assert held, runner.executor_diagnostics
     hold_from = len(record.commanded)
-    runner.spin_until(lambda: len(record.commanded) >= hold_from + 25, 5.0, "commands while holding")
+    runner.spin_until(lambda: len(record.commanded) >= hold_from + 40, 5.0, "commands while holding")
     assert commanded_steps(record).max() <= MAX_STEP + 1e-9, "the arm jumped"
-    still = np.stack([q for _, q in record.commanded[hold_from:]])
+    # The hold starts with a stop within the acceleration limits (< 0.3 s here); after it, no motion.
+    still = np.stack([q for _, q in record.commanded[hold_from + 20 :]])
     assert np.ptp(still, axis=0).max() < 1e-6, "the arm kept moving while the policy was gone"
     assert len(record.commanded) > killed_at
 
