@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+# benchmarks/tokenizers.py would shadow the Hugging Face ``tokenizers`` package: drop this folder from
+# sys.path and put the repository root there instead.
+sys.path[:] = [str(REPO_ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != REPO_ROOT / "benchmarks"]
 
 from fast_vla_ros.nodes.loopback_dds import domain_id_for_process, loopback_dds_environment  # noqa: E402
 
