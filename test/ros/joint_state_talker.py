@@ -2,10 +2,10 @@
 
 import sys
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
+
+from fast_vla_ros.nodes.node_main import run_node
 
 JOINT_NAMES = ["shoulder_pan_joint", "elbow_joint", "gripper_joint"]
 POSITIONS = [0.25, -1.5, 0.02]
@@ -25,19 +25,5 @@ class JointStateTalker(Node):
         self._publisher.publish(msg)
 
 
-def main() -> int:
-    rclpy.init()
-    node = JointStateTalker()
-    print("talker ready", flush=True)
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_node(JointStateTalker, "joint_state_talker"))
