@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demos.add_argument("--out", type=Path, required=True, help="new (or empty) output directory")
     demos.add_argument("--image-size", type=int, default=224, help="square camera frames, pixels (default 224)")
     demos.add_argument("--image-format", choices=("jpeg", "png"), default="jpeg", help="frame encoding (default jpeg)")
+    demos.add_argument(
+        "--workers", type=int, default=1, help="processes simulating episodes in parallel (default 1)"
+    )
     demos.set_defaults(handler=sim_demos)
 
     render = subparsers.add_parser(
@@ -63,6 +66,8 @@ def sim_demos(args: argparse.Namespace) -> int:
     tasks = parse_tasks(args.tasks)
     if args.episodes < 1:
         raise CommandError(f"--episodes must be at least 1, got {args.episodes}")
+    if args.workers < 1:
+        raise CommandError(f"--workers must be at least 1, got {args.workers}")
     if args.image_size < 16:
         raise CommandError(f"--image-size must be at least 16 pixels, got {args.image_size}")
     _check_output_directory(args.out)
@@ -80,6 +85,7 @@ def sim_demos(args: argparse.Namespace) -> int:
             image_size=(args.image_size, args.image_size),
             image_format=args.image_format,
             progress=bar.update,
+            workers=args.workers,
         )
     failures = sum(skipped.values())
     note = f" ({failures} failed expert episodes skipped: {skipped})" if failures else ""

@@ -9,7 +9,8 @@ demonstration teaches the wrong thing); a failed episode is retried with seed ``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import multiprocessing
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +68,37 @@ class _EpisodeRecorder:
         return RecordedEpisode(instruction, timestamps, state, velocity, action, self.frames, metadata)
 
 
+@dataclass(frozen=True)
+class _EpisodeJob:
+    """Episode ``index`` of a run: its task and the seeds to try, in order, until the expert succeeds."""
+
+    index: int
+    task: str
+    seeds: tuple[int, ...]
+
+
+# One simulator and expert per process, built once (the pool initializer) and reused for every job.
+_worker: tuple[ArmSimulator, ScriptedExpert, str] | None = None
+
+
+def _start_worker(image_size: tuple[int, int], image_format: str) -> None:
+    global _worker
+    sim = ArmSimulator(image_size=image_size)
+    _worker = (sim, ScriptedExpert(sim.arm), image_format)
+
+
+def _record_job(job: _EpisodeJob) -> tuple[RecordedEpisode, int]:
+    """The first successful expert episode among the job's seeds, and how many failed before it."""
+    assert _worker is not None, "_start_worker must run first"
+    sim, expert, image_format = _worker
+    for failures, episode_seed in enumerate(job.seeds):
+        recorder = _EpisodeRecorder(sim.camera_names, image_format)
+        if run_expert_episode(sim, expert, job.task, episode_seed, recorder):
+            metadata = {"family": job.task, "seed": episode_seed, "success": True}
+            return recorder.episode(sim.instruction, metadata), failures
+    raise RuntimeError(f"the expert failed {len(job.seeds)} times in a row on '{job.task}'")
+
+
 def record_demonstrations(
     out: str | Path,
     tasks: Sequence[str],
@@ -75,37 +107,53 @@ def record_demonstrations(
     image_size: tuple[int, int] = (224, 224),
     image_format: str = "jpeg",
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> dict[str, int]:
     """Write ``episodes`` successful expert demonstrations to a new data set at ``out``.
 
-    ``progress`` is called with 1 after each written episode (a tqdm ``update``). Returns the number of
-    expert failures skipped per task.
+    With ``workers > 1`` episodes are simulated and rendered in that many processes (rendering is
+    single-threaded, so this scales with cores); they are written in episode order either way, so the
+    data set does not depend on ``workers``. ``progress`` is called with 1 after each written episode
+    (a tqdm ``update``). Returns the number of expert failures skipped per task.
     """
+    jobs = [
+        _EpisodeJob(i, tasks[i % len(tasks)], tuple(seed + i + a * episodes for a in range(MAX_ATTEMPTS_PER_EPISODE)))
+        for i in range(episodes)
+    ]
     skipped = {task: 0 for task in tasks}
     with ArmSimulator(image_size=image_size) as sim:
-        expert = ScriptedExpert(sim.arm)
-        extra = {"generator": "fast-vla sim-demos", "tasks": list(tasks), "seed": seed, "image_format": image_format}
-        with EpisodeWriter(
-            out,
-            fps=FPS,
-            joint_names=sim.joint_names,
-            cameras=sim.camera_names,
-            image_size=image_size,
-            robot_type=ROBOT_TYPE,
-            extra_info=extra,
-        ) as writer:
-            for i in range(episodes):
-                task = tasks[i % len(tasks)]
-                for attempt in range(MAX_ATTEMPTS_PER_EPISODE):
-                    episode_seed = seed + i + attempt * episodes
-                    recorder = _EpisodeRecorder(sim.camera_names, image_format)
-                    if run_expert_episode(sim, expert, task, episode_seed, recorder):
-                        metadata = {"family": task, "seed": episode_seed, "success": True}
-                        writer.add(recorder.episode(sim.instruction, metadata))
-                        break
-                    skipped[task] += 1
-                else:
-                    raise RuntimeError(f"the expert failed {MAX_ATTEMPTS_PER_EPISODE} times in a row on '{task}'")
-                if progress is not None:
-                    progress(1)
+        joint_names, cameras = sim.joint_names, sim.camera_names
+    extra = {"generator": "fast-vla sim-demos", "tasks": list(tasks), "seed": seed, "image_format": image_format}
+    with EpisodeWriter(
+        out,
+        fps=FPS,
+        joint_names=joint_names,
+        cameras=cameras,
+        image_size=image_size,
+        robot_type=ROBOT_TYPE,
+        extra_info=extra,
+    ) as writer:
+        for job, (episode, failures) in zip(jobs, _run_jobs(jobs, image_size, image_format, workers), strict=True):
+            writer.add(episode)
+            skipped[job.task] += failures
+            if progress is not None:
+                progress(1)
     return skipped
+
+
+def _run_jobs(
+    jobs: list[_EpisodeJob], image_size: tuple[int, int], image_format: str, workers: int
+) -> Iterator[tuple[RecordedEpisode, int]]:
+    global _worker
+    if workers <= 1:
+        _start_worker(image_size, image_format)
+        try:
+            yield from map(_record_job, jobs)
+        finally:
+            _worker[0].close()
+            _worker = None
+        return
+    # spawn, not fork: a forked child would inherit the parent's rendering context.
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=_start_worker, initargs=(image_size, image_format)) as pool:
+        yield from pool.imap(_record_job, jobs)

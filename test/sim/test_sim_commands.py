@@ -16,9 +16,10 @@ DEMOS = ["sim-demos", "--tasks", "touch,push", "--episodes", "2", "--seed", "40"
 
 @pytest.fixture(scope="module")
 def demos(tmp_path_factory):
+    """The same run twice: in this process, and in two worker processes."""
     roots = [tmp_path_factory.mktemp("demos") / name for name in ("a", "b")]
-    for root in roots:
-        assert main([*DEMOS, "--out", str(root)]) == 0
+    for root, workers in zip(roots, ("1", "2"), strict=True):
+        assert main([*DEMOS, "--out", str(root), "--workers", workers]) == 0
     return roots
 
 
@@ -35,7 +36,7 @@ def test_sim_demos_writes_readable_episodes_matching_the_simulator(demos):
     assert observation.images["wrist"].shape == (32, 32, 3) and actions.shape == (16, 7)
 
 
-def test_sim_demos_is_deterministic_by_seed(demos):
+def test_sim_demos_is_deterministic_by_seed_whatever_the_worker_count(demos):
     tables = [pq.read_table(root / "data/chunk-000/file-000.parquet") for root in demos]
     assert tables[0].equals(tables[1])
 
@@ -45,6 +46,7 @@ def test_sim_demos_is_deterministic_by_seed(demos):
     [
         (["--tasks", "touch,juggle"], "unknown task"),
         (["--episodes", "0"], "at least 1"),
+        (["--workers", "0"], "at least 1"),
     ],
 )
 def test_sim_demos_rejects_bad_arguments(tmp_path, capsys, argv, message):
