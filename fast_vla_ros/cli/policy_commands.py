@@ -34,6 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--out", type=Path, required=True, help="checkpoint directory (resumed when it holds a run)")
     train.add_argument("--horizon", type=int, default=50, help="chunk length in control steps (default 50 = 1 s)")
     train.add_argument("--stride", type=int, default=2, help="frames between training observations (default 2)")
+    train.add_argument(
+        "--interleave",
+        type=int,
+        default=64,
+        help="episodes whose frames are shuffled together (default 64; their JPEGs are held in memory)",
+    )
     train.add_argument("--steps", type=int, default=3000, help="optimizer steps (default 3000)")
     train.add_argument("--batch-size", type=int, default=32, help="samples per step (default 32)")
     train.add_argument("--learning-rate", type=float, default=5e-4, help="peak AdamW learning rate (default 5e-4)")
@@ -84,7 +90,8 @@ def _split(episodes: int, held_out: int) -> tuple[list[int], list[int]]:
 
 
 def train_policy(args: argparse.Namespace) -> int:
-    for name in ("horizon", "stride", "steps", "batch_size", "validate_every", "checkpoint_every", "block_size"):
+    positive = ("horizon", "stride", "interleave", "steps", "batch_size", "validate_every", "checkpoint_every")
+    for name in (*positive, "block_size"):
         if getattr(args, name) < 1:
             raise CommandError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     from fast_vla_ros.data.episode_dataset import EpisodeDataset
@@ -101,12 +108,18 @@ def train_policy(args: argparse.Namespace) -> int:
     if not args.data.is_dir():
         raise CommandError(f"data set directory not found: {args.data}")
     try:
-        dataset = EpisodeDataset(args.data)
+        dataset = EpisodeDataset(args.data, cached_episodes=args.interleave)
     except (OSError, KeyError, ValueError) as error:
         raise CommandError(f"{args.data} is not a readable data set: {error}") from error
     train_episodes, validation_episodes = _split(len(dataset), args.validation_episodes)
     chunks = TrainingChunks(
-        dataset, args.horizon, stride=args.stride, shuffle=True, seed=args.seed, episodes=train_episodes
+        dataset,
+        args.horizon,
+        stride=args.stride,
+        shuffle=True,
+        interleave=args.interleave,
+        seed=args.seed,
+        episodes=train_episodes,
     )
     validation = (
         TrainingChunks(dataset, args.horizon, stride=args.stride * 5, episodes=validation_episodes)

@@ -2,7 +2,7 @@
 
 Joint states, actions and timestamps of every frame are small and loaded at once into numpy arrays;
 camera frames stay compressed on disk and are read one episode (one parquet row group) at a time, with
-a few recent episodes cached, so sampling frames within an episode costs one JPEG decode each.
+recent episodes cached, so sampling frames among the cached episodes costs one JPEG decode each.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from fast_vla_ros.data import lerobot_layout as layout
 from fast_vla_ros.data.frame_codec import decode_frame
 
-EPISODE_CACHE = 8  # episodes of compressed frames kept in memory
+EPISODE_CACHE = 4  # default number of episodes whose compressed frames stay in memory
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class EpisodeInfo:
 class EpisodeDataset:
     """A data set on disk: per-frame arrays in global frame order, and episodes that index into them."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, cached_episodes: int = EPISODE_CACHE) -> None:
         self.root = Path(root)
         self.info = layout.read_info(self.root)
         extra = self.info.get("fast_vla_ros", {})
@@ -67,7 +67,9 @@ class EpisodeDataset:
         self.velocity = column(layout.VELOCITY, dof)  # [N, D]
         self.action = column(layout.ACTION, dof)  # [N, D] commanded targets
         self.timestamp = column("timestamp", None)  # [N] s since each episode's start
-        self._read_row_group = lru_cache(maxsize=EPISODE_CACHE)(self._read_row_group_uncached)
+        self._read_row_group = lru_cache(maxsize=max(1, cached_episodes) * max(1, len(self.cameras)))(
+            self._read_row_group_uncached
+        )
 
     def __len__(self) -> int:
         return len(self.episodes)

@@ -27,9 +27,11 @@ def _window(actions: np.ndarray, start: int, horizon: int) -> np.ndarray:
 class TrainingChunks:
     """Re-iterable ``(Observation, actions [horizon, D])`` pairs over a data set, for any horizon.
 
-    ``stride`` spaces the observation frames; ``shuffle`` visits episodes, and frames within each, in a
-    new seeded order on every pass (episode-major, so cached frames are reused); ``episodes`` selects a
-    subset, e.g. for a train/validation split; ``cameras`` selects which images go in the observation.
+    ``stride`` spaces the observation frames; ``shuffle`` visits the frames in a new seeded order on every
+    pass, ``interleave`` episodes at a time: their frames are mixed, so consecutive samples come from that
+    many different scenes, while only those episodes' compressed frames need to be in memory (give the
+    data set at least that many ``cached_episodes``). ``episodes`` selects a subset, e.g. for a
+    train/validation split; ``cameras`` selects which images go in the observation.
     """
 
     def __init__(
@@ -39,14 +41,17 @@ class TrainingChunks:
         *,
         stride: int = 1,
         shuffle: bool = False,
+        interleave: int = 1,
         seed: int = 0,
         episodes: Sequence[int] | None = None,
         cameras: Sequence[str] | None = None,
     ) -> None:
         self.dataset = dataset if isinstance(dataset, EpisodeDataset) else EpisodeDataset(dataset)
-        if horizon < 1 or stride < 1:
-            raise ValueError(f"horizon and stride must be positive, got horizon={horizon}, stride={stride}")
-        self.horizon, self.stride, self.shuffle, self.seed = horizon, stride, shuffle, seed
+        if horizon < 1 or stride < 1 or interleave < 1:
+            raise ValueError(
+                f"horizon, stride and interleave must be positive, got {horizon}, {stride} and {interleave}"
+            )
+        self.horizon, self.stride, self.shuffle, self.interleave, self.seed = horizon, stride, shuffle, interleave, seed
         self.episodes = list(range(len(self.dataset))) if episodes is None else list(episodes)
         self.cameras = tuple(self.dataset.cameras if cameras is None else cameras)
         unknown = sorted(set(self.cameras) - set(self.dataset.cameras))
@@ -64,11 +69,20 @@ class TrainingChunks:
     def __iter__(self) -> Iterator[TrainingPair]:
         rng = np.random.default_rng((self.seed, self._passes))
         self._passes += 1
-        order = rng.permutation(self.episodes) if self.shuffle else self.episodes
-        for episode in order:
-            frames = np.arange(0, self.dataset.episodes[episode].length, self.stride)
-            for frame in rng.permutation(frames) if self.shuffle else frames:
-                yield self.pair(int(episode), int(frame))
+        if not self.shuffle:
+            for episode in self.episodes:
+                for frame in range(0, self.dataset.episodes[episode].length, self.stride):
+                    yield self.pair(episode, frame)
+            return
+        order = rng.permutation(self.episodes)
+        for start in range(0, len(order), self.interleave):
+            pairs = [
+                (int(episode), frame)
+                for episode in order[start : start + self.interleave]
+                for frame in range(0, self.dataset.episodes[episode].length, self.stride)
+            ]
+            for index in rng.permutation(len(pairs)):
+                yield self.pair(*pairs[index])
 
     def pair(self, episode: int, frame: int) -> TrainingPair:
         """The observation at ``frame`` of ``episode`` and the ``horizon`` actions from that frame on."""

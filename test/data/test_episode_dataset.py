@@ -104,6 +104,19 @@ def test_shuffled_chunks_visit_every_frame_in_a_new_order_each_pass(written):
     assert first != second
 
 
+@pytest.mark.parametrize("interleave", [1, 2])
+def test_interleaved_shuffle_mixes_that_many_episodes(written, interleave):
+    root, _ = written
+    chunks = TrainingChunks(root, 3, shuffle=True, interleave=interleave, seed=3, cameras=("wrist",))
+    visits = [(o.instruction, o.stamp) for o, _ in chunks]
+    assert len(set(visits)) == len(visits) == 12
+    episode_switches = sum(a[0] != b[0] for a, b in zip(visits, visits[1:], strict=False))
+    if interleave == 1:
+        assert episode_switches == 1  # one episode after the other
+    else:
+        assert episode_switches > 1  # frames of both episodes mixed
+
+
 def test_action_windows_stay_inside_episodes(written):
     root, episodes = written
     windows = action_windows(root, horizon=5)
