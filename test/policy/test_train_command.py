@@ -38,7 +38,9 @@ def test_train_command_writes_a_policy_that_predicts(demos, tmp_path, capsys):
         episode = run_episode(policy, sim, "touch", 5, policy.config.cameras, max_seconds=0.6, replan_period=0.25)
     finally:
         sim.close()
-    assert len(episode.latencies_s) == 3 and all(s > 0 for s in episode.latencies_s)
+    assert 1 <= len(episode.latencies_s) <= 3 and all(s > 0 for s in episode.latencies_s)
+    if max(episode.latencies_s) < 0.25 - 0.02:  # each arrived before the next observation was due
+        assert len(episode.latencies_s) == 3  # at 0, 0.26 and 0.52 s (the first ticks past each 0.25 s)
     assert episode.seconds == pytest.approx(0.6, abs=0.021) and not episode.success
     summary = summarize([episode])
     assert set(summary["success"]) == {"touch"} and summary["latency_ms_p50"] > 0
