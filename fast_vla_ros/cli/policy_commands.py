@@ -40,6 +40,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=64,
         help="episodes whose frames are shuffled together (default 64; their JPEGs are held in memory)",
     )
+    train.add_argument(
+        "--start-frames",
+        type=int,
+        default=25,
+        help="each episode's first N frames (before the arm's motion gives the target away) are visited "
+        "--start-repeats more times per pass (default 25 = 0.5 s at 50 Hz)",
+    )
+    train.add_argument("--start-repeats", type=int, default=2, help="see --start-frames (default 2; 0 turns it off)")
     train.add_argument("--steps", type=int, default=3000, help="optimizer steps (default 3000)")
     train.add_argument("--batch-size", type=int, default=32, help="samples per step (default 32)")
     train.add_argument("--learning-rate", type=float, default=5e-4, help="peak AdamW learning rate (default 5e-4)")
@@ -94,6 +102,9 @@ def train_policy(args: argparse.Namespace) -> int:
     for name in (*positive, "block_size"):
         if getattr(args, name) < 1:
             raise CommandError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    for name in ("start_frames", "start_repeats"):
+        if getattr(args, name) < 0:
+            raise CommandError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
     from fast_vla_ros.data.episode_dataset import EpisodeDataset
     from fast_vla_ros.data.training_chunks import TrainingChunks
     from fast_vla_ros.policy.config import PolicyConfig
@@ -118,6 +129,8 @@ def train_policy(args: argparse.Namespace) -> int:
         stride=args.stride,
         shuffle=True,
         interleave=args.interleave,
+        start_frames=args.start_frames,
+        start_repeats=args.start_repeats,
         seed=args.seed,
         episodes=train_episodes,
     )

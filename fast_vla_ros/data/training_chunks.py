@@ -32,6 +32,11 @@ class TrainingChunks:
     many different scenes, while only those episodes' compressed frames need to be in memory (give the
     data set at least that many ``cached_episodes``). ``episodes`` selects a subset, e.g. for a
     train/validation split; ``cameras`` selects which images go in the observation.
+
+    ``start_frames`` and ``start_repeats`` add every one of an episode's first ``start_frames`` frames
+    ``start_repeats`` more times per pass. Before the arm moves, only the images and the instruction say
+    where to go (once it moves, the joint state gives the direction away), and those few frames are the
+    ones a policy needs to learn to find the named object from.
     """
 
     def __init__(
@@ -42,6 +47,8 @@ class TrainingChunks:
         stride: int = 1,
         shuffle: bool = False,
         interleave: int = 1,
+        start_frames: int = 0,
+        start_repeats: int = 0,
         seed: int = 0,
         episodes: Sequence[int] | None = None,
         cameras: Sequence[str] | None = None,
@@ -51,7 +58,10 @@ class TrainingChunks:
             raise ValueError(
                 f"horizon, stride and interleave must be positive, got {horizon}, {stride} and {interleave}"
             )
+        if start_frames < 0 or start_repeats < 0:
+            raise ValueError(f"start_frames and start_repeats must be >= 0, got {start_frames} and {start_repeats}")
         self.horizon, self.stride, self.shuffle, self.interleave, self.seed = horizon, stride, shuffle, interleave, seed
+        self.start_frames, self.start_repeats = start_frames, start_repeats
         self.episodes = list(range(len(self.dataset))) if episodes is None else list(episodes)
         self.cameras = tuple(self.dataset.cameras if cameras is None else cameras)
         unknown = sorted(set(self.cameras) - set(self.dataset.cameras))
@@ -64,14 +74,19 @@ class TrainingChunks:
         return 1.0 / self.dataset.fps
 
     def __len__(self) -> int:
-        return sum(-(-self.dataset.episodes[e].length // self.stride) for e in self.episodes)
+        return sum(len(self.frames(e)) for e in self.episodes)
+
+    def frames(self, episode: int) -> list[int]:
+        """The observation frames one pass visits in ``episode``, in order (a start frame may recur)."""
+        length = self.dataset.episodes[episode].length
+        return [*range(0, length, self.stride), *(list(range(min(self.start_frames, length))) * self.start_repeats)]
 
     def __iter__(self) -> Iterator[TrainingPair]:
         rng = np.random.default_rng((self.seed, self._passes))
         self._passes += 1
         if not self.shuffle:
             for episode in self.episodes:
-                for frame in range(0, self.dataset.episodes[episode].length, self.stride):
+                for frame in self.frames(episode):
                     yield self.pair(episode, frame)
             return
         order = rng.permutation(self.episodes)
@@ -79,7 +94,7 @@ class TrainingChunks:
             pairs = [
                 (int(episode), frame)
                 for episode in order[start : start + self.interleave]
-                for frame in range(0, self.dataset.episodes[episode].length, self.stride)
+                for frame in self.frames(int(episode))
             ]
             for index in rng.permutation(len(pairs)):
                 yield self.pair(*pairs[index])

@@ -117,6 +117,17 @@ def test_interleaved_shuffle_mixes_that_many_episodes(written, interleave):
         assert episode_switches > 1  # frames of both episodes mixed
 
 
+def test_start_frames_are_visited_more_often(written):
+    root, _ = written
+    chunks = TrainingChunks(root, 3, stride=2, shuffle=True, start_frames=2, start_repeats=3, cameras=("wrist",))
+    assert chunks.frames(0) == [0, 2, 4, 6, 0, 1, 0, 1, 0, 1]  # the 7-frame episode
+    visits = [(o.instruction, round(o.stamp, 3)) for o, _ in chunks]
+    assert len(visits) == len(chunks) == 10 + 3 + 6
+    assert visits.count(("touch the red cube", 0.0)) == 4 and visits.count(("touch the red cube", 0.02)) == 3
+    with pytest.raises(ValueError, match="start_frames"):
+        TrainingChunks(root, 3, start_frames=-1)
+
+
 def test_action_windows_stay_inside_episodes(written):
     root, episodes = written
     windows = action_windows(root, horizon=5)
