@@ -48,6 +48,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--start-repeats more times per pass (default 25 = 0.5 s at 50 Hz)",
     )
     train.add_argument("--start-repeats", type=int, default=2, help="see --start-frames (default 2; 0 turns it off)")
+    train.add_argument(
+        "--state-noise",
+        type=float,
+        default=0.15,
+        help="std of noise on the prompt's normalized joint state ([-1, 1] per joint) while training (default "
+        "0.15; 0 turns it off): keeps the model from recognising episodes by their start pose",
+    )
     train.add_argument("--steps", type=int, default=3000, help="optimizer steps (default 3000)")
     train.add_argument("--batch-size", type=int, default=32, help="samples per step (default 32)")
     train.add_argument("--learning-rate", type=float, default=5e-4, help="peak AdamW learning rate (default 5e-4)")
@@ -102,7 +109,7 @@ def train_policy(args: argparse.Namespace) -> int:
     for name in (*positive, "block_size"):
         if getattr(args, name) < 1:
             raise CommandError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    for name in ("start_frames", "start_repeats"):
+    for name in ("start_frames", "start_repeats", "state_noise"):
         if getattr(args, name) < 0:
             raise CommandError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
     from fast_vla_ros.data.episode_dataset import EpisodeDataset
@@ -193,6 +200,7 @@ def train_policy(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         validate_every=args.validate_every,
         checkpoint_every=args.checkpoint_every,
+        state_noise=args.state_noise,
         seed=args.seed,
     )
     _, history = train(chunks, args.out, schedule, parts, validation)

@@ -59,6 +59,10 @@ class TrainingConfig:
     validation_batches: int = 8
     checkpoint_every: int = 500
     shuffle_buffer: int = 1024
+    # Std of Gaussian noise added to the normalized joint state in the prompt (training batches only).
+    # Demonstrations start from slightly different poses, and the exact start state identifies an episode:
+    # without noise a small model learns "this state -> that trajectory" instead of looking for the object.
+    state_noise: float = 0.0
     seed: int = 0
 
     def learning_rate_at(self, step: int) -> float:
@@ -135,8 +139,13 @@ class Batch:
         return selected, labels[labels != IGNORE]
 
 
-def collate(parts: PolicyParts, samples: list[TrainingSample]) -> Batch:
-    """Samples -> one padded batch of prefix + suffix sequences, through the inference preprocessing."""
+def collate(
+    parts: PolicyParts, samples: list[TrainingSample], state_noise: float = 0.0, rng: np.random.Generator | None = None
+) -> Batch:
+    """Samples -> one padded batch of prefix + suffix sequences, through the inference preprocessing.
+
+    ``state_noise`` > 0 perturbs the prompt's normalized state (``TrainingConfig.state_noise``), not the targets.
+    """
     space, vocab, config = parts.action_space, parts.vocab, parts.config
     states = [space.state_from(o.joint_names, o.state) for o, _ in samples]
     chunks = np.stack(
@@ -147,10 +156,14 @@ def collate(parts: PolicyParts, samples: list[TrainingSample]) -> Batch:
     block = config.decode_block_size
     sequences = []
     for (observation, _), state, tokens in zip(samples, states, action_tokens, strict=True):
+        normalized_state = space.normalize_state(state)
+        if state_noise > 0:
+            rng = rng or np.random.default_rng()
+            normalized_state = np.clip(normalized_state + rng.normal(0.0, state_noise, normalized_state.shape), -1, 1)
         prefix = encode_prefix(
             vocab,
             observation.instruction,
-            space.normalize_state(state),
+            normalized_state,
             image_tokens,
             config.state_bins,
             config.max_prompt_tokens,
@@ -223,12 +236,18 @@ def _stream(data: Iterable[TrainingSample], buffer_size: int, rng: random.Random
         buffer = []
 
 
-def _batches(parts: PolicyParts, samples: Iterator[TrainingSample], size: int) -> Iterator[Batch]:
+def _batches(
+    parts: PolicyParts,
+    samples: Iterator[TrainingSample],
+    size: int,
+    state_noise: float = 0.0,
+    rng: np.random.Generator | None = None,
+) -> Iterator[Batch]:
     while True:
         group = [sample for _, sample in zip(range(size), samples, strict=False)]
         if not group:
             return
-        yield collate(parts, group)
+        yield collate(parts, group, state_noise, rng)
 
 
 @torch.no_grad()
@@ -317,9 +336,9 @@ def train(
     model = parts.model.to(device=device, dtype=torch.float32).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     history = _restore(out_dir, optimizer) if resuming else TrainingHistory()
-    batches = _batches(
-        parts, _stream(train_data, config.shuffle_buffer, random.Random(config.seed + history.step)), config.batch_size
-    )
+    samples = _stream(train_data, config.shuffle_buffer, random.Random(config.seed + history.step))
+    noise_rng = np.random.default_rng((config.seed, history.step))
+    batches = _batches(parts, samples, config.batch_size, config.state_noise, noise_rng)
     running, running_steps = 0.0, 0
     with tqdm(total=config.steps, initial=history.step, desc="train", unit="step", disable=not progress) as bar:
         while history.step < config.steps:

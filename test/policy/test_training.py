@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -24,6 +25,17 @@ def test_loss_only_covers_the_action_suffix(binning_parts, samples):
         prefix = batch.token_type_ids[row] == 0
         assert (batch.labels[row][prefix] == -100).all()
     assert batch.pixel_values.shape == (3 * len(CAMERAS), 3, 32, 32)
+
+
+def test_state_noise_changes_only_the_prompts_state_bins(binning_parts, samples):
+    clean = collate(binning_parts, samples[:4])
+    noisy = collate(binning_parts, samples[:4], state_noise=0.3, rng=np.random.default_rng(0))
+    assert torch.equal(clean.labels, noisy.labels) and torch.equal(clean.pixel_values, noisy.pixel_values)
+    changed = clean.input_ids != noisy.input_ids
+    assert changed.any()  # some state bins moved ...
+    assert (clean.labels[changed] == -100).all()  # ... and only inside the prompt
+    again = collate(binning_parts, samples[:4], state_noise=0.3, rng=np.random.default_rng(0))
+    assert torch.equal(noisy.input_ids, again.input_ids)  # seeded
 
 
 def test_overfitting_drives_the_loss_down(trained):
