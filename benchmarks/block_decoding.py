@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(args.chunks + 2):
             frames = [rng.integers(0, 255, (size, size, 3), dtype=np.uint8) for _ in cameras]
             pixels = to_pixels(frames, size).to(device=device, dtype=dtype)
-            out = decode_action_blocks(model, prefix_ids, pixels, vocab, bias, block)
+            out = decode_action_blocks(model, prefix_ids, pixels, vocab.end_of_action_id, bias, block)
             passes.add(out.forward_passes)
             if i >= 2:
                 latencies.append(out.prefill_s + out.decode_s)

@@ -11,11 +11,14 @@ episodes, i.e. real simulator observations, is also the latency sample:
   latency (ms)         p50 and p99 of each stage of ``PolicyResult.timing`` (preprocess, prefill, decode,
                        detokenize) and of their sum; a stage's percentiles are its own, they do not add up
   tokens per chunk     action tokens the model wrote per prediction (end marker not counted)
+  forward passes       model calls per prediction, prefill included: tokens + 1 token-wise (the prefill
+                       yields the first token), ceil(codes / B) + 1 with block-wise decoding (FASTer)
 By default on the CPU with one torch thread: the shipped default's target, and the honest setting on the
 shared 2-core development machine (see docs/policy.md).
 
 ``--json PATH`` writes ``{"<tokenizer kind>": {"success": {"<family>": rate}, "success_mean", "latency_ms_p50",
-"latency_ms_p99", "tokens_mean"}}``, so two policies compared in one run need different tokenizer kinds.
+"latency_ms_p99", "tokens_mean", "forward_passes_mean"}}``, so two policies compared in one run need
+different tokenizer kinds.
 Floors (issue 5), checked on the first policy: success_mean >= 0.8 and latency p99 <= 100 ms; ``--check``
 exits with 1 when one is missed.
 """
@@ -46,7 +49,7 @@ from fast_vla_ros.sim.tasks import TASK_FAMILIES  # noqa: E402
 from fast_vla_ros.tokenizers.evaluation import format_table  # noqa: E402
 
 FLOORS = {"success_mean": 0.8, "latency_ms_p99": 100.0}
-JSON_KEYS = ("success", "success_mean", "latency_ms_p50", "latency_ms_p99", "tokens_mean")
+JSON_KEYS = ("success", "success_mean", "latency_ms_p50", "latency_ms_p99", "tokens_mean", "forward_passes_mean")
 OUTCOMES = ("failed", "succeeded")
 STAGES = ("preprocess", "prefill", "decode", "detokenize", "total")
 DEFAULT_POLICY = "default=models/default"
@@ -101,6 +104,7 @@ def stage_percentiles(results: list[EpisodeResult]) -> dict[str, dict[str, float
 
 def measure(name: str, kind: str, results: list[EpisodeResult], wall_s: float) -> dict:
     tokens = np.array([t for r in results for t in r.tokens])
+    passes = np.array([p for r in results for p in r.forward_passes])
     return {
         "name": name,
         "kind": kind,
@@ -109,6 +113,7 @@ def measure(name: str, kind: str, results: list[EpisodeResult], wall_s: float) -
         "predictions": int(tokens.size),
         "tokens_p50": float(np.median(tokens)) if tokens.size else float("nan"),
         "tokens_max": int(tokens.max()) if tokens.size else 0,
+        "forward_passes_max": int(passes.max()) if passes.size else 0,
         "episode_seconds": float(np.mean([r.seconds for r in results if r.success] or [float("nan")])),
         "seeds": {  # family -> outcome -> seeds
             f: {o: [r.seed for r in results if r.task == f and r.success == (o == "succeeded")] for o in OUTCOMES}
@@ -126,7 +131,8 @@ def tables(measured: list[dict], families: list[str], episodes: int, seed: int, 
     ]
     latency_rows = [
         [m["name"], m["kind"], *(f"{m['stages'][s]['p50']:.1f} / {m['stages'][s]['p99']:.1f}" for s in STAGES)]
-        + [f"{m['summary']['tokens_mean']:.1f} / {m['tokens_p50']:.0f} / {m['tokens_max']}", m["predictions"]]
+        + [f"{m['summary']['tokens_mean']:.1f} / {m['tokens_p50']:.0f} / {m['tokens_max']}"]
+        + [f"{m['summary']['forward_passes_mean']:.1f} / {m['forward_passes_max']}", m["predictions"]]
         for m in measured
     ]
     return "\n".join(
@@ -138,8 +144,8 @@ def tables(measured: list[dict], families: list[str], episodes: int, seed: int, 
             ),
             "",
             f"latency per chunk on {device}, {threads} torch thread(s), ms p50 / p99 per stage (each its own "
-            "percentile); tokens per chunk mean / p50 / max",
-            format_table(["policy", "tokenizer", *STAGES, "tokens", "predictions"], latency_rows),
+            "percentile); tokens per chunk mean / p50 / max; forward passes per chunk mean / max",
+            format_table(["policy", "tokenizer", *STAGES, "tokens", "passes", "predictions"], latency_rows),
             "",
             "episodes by outcome (replay one on video: fast-vla eval --policy DIR --tasks FAMILY --seed SEED "
             "--episodes 1 --video-dir DIR)",

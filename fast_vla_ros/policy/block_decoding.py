@@ -94,18 +94,22 @@ def decode_action_blocks(
     model: PaliGemmaForConditionalGeneration,
     prefix_ids: torch.Tensor,
     pixel_values: torch.Tensor,
-    vocab: PromptVocabulary,
+    query_id: int,
     bias: torch.Tensor,
     block_size: int,
     temperature: float = 0.0,
     generator: torch.Generator | None = None,
 ) -> DecodeOutput:
-    """Prefill ``prefix_ids`` [1, L] + B queries, then one pass per further block; ``bias`` is ``position_bias``."""
+    """Prefill ``prefix_ids`` [1, L] + B queries, then one pass per further block; ``bias`` is ``position_bias``.
+
+    ``query_id`` fills the first block's inputs: the end-of-action marker of the policy's vocabulary
+    (``block_suffix``), any fixed id for a latency measurement.
+    """
     device, dtype = prefix_ids.device, model.dtype
     codes = bias.shape[0]
     blocks = block_count(codes, block_size)
     prefix_length = prefix_ids.shape[1]
-    queries = torch.full((1, block_size), vocab.end_of_action_id, dtype=prefix_ids.dtype, device=device)
+    queries = torch.full((1, block_size), query_id, dtype=prefix_ids.dtype, device=device)
     input_ids = torch.cat([prefix_ids, queries], dim=1)
     mask = block_attention_mask([prefix_length], [input_ids.shape[1]], input_ids.shape[1], block_size, dtype)
     start = time.perf_counter()

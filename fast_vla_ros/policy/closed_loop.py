@@ -33,6 +33,7 @@ class EpisodeResult:
     seconds: float  # simulated time until success or the time limit
     latencies_s: list[float] = field(default_factory=list)  # wall time of each predict
     tokens: list[int] = field(default_factory=list)  # action tokens of each predict
+    forward_passes: list[int] = field(default_factory=list)  # model calls of each predict, prefill included
     timings: list[StageTimes] = field(default_factory=list)  # stage breakdown of each predict
     failed_predictions: list[str] = field(default_factory=list)  # statuses of predictions without a chunk
 
@@ -85,6 +86,7 @@ def run_episode(
             else:
                 result.latencies_s.append(prediction.timing.total_s)
                 result.tokens.append(len(prediction.action_tokens))
+                result.forward_passes.append(prediction.forward_passes)
                 result.timings.append(prediction.timing)
                 if prediction.chunk is None:
                     result.failed_predictions.append(prediction.status)
@@ -130,11 +132,13 @@ def summarize(results: list[EpisodeResult]) -> dict:
     success = {f: float(np.mean([r.success for r in results if r.task == f])) for f in families}
     latencies = np.array([s for r in results for s in r.latencies_s]) * 1e3
     tokens = np.array([t for r in results for t in r.tokens])
+    passes = np.array([p for r in results for p in r.forward_passes])
     return {
         "success": success,
         "success_mean": float(np.mean(list(success.values()))) if success else 0.0,
         "latency_ms_p50": float(np.percentile(latencies, 50)) if latencies.size else float("nan"),
         "latency_ms_p99": float(np.percentile(latencies, 99)) if latencies.size else float("nan"),
         "tokens_mean": float(tokens.mean()) if tokens.size else float("nan"),
+        "forward_passes_mean": float(passes.mean()) if passes.size else float("nan"),
         "failed_predictions": sum(len(r.failed_predictions) for r in results),
     }

@@ -134,7 +134,7 @@ class VLAPolicy:
                 self.model,
                 prefix_ids,
                 pixels,
-                self.vocab,
+                self.vocab.end_of_action_id,
                 self._position_bias,
                 self.config.decode_block_size,
                 self.temperature,

@@ -149,7 +149,7 @@ def test_forward_passes_per_chunk_are_counted_and_bounded(faster_parts, samples,
     bias = position_bias(parts.vocab, ranges)
     calls = _counting(model)
     try:
-        out = decode_action_blocks(model, torch.tensor([prefix]), pixels, parts.vocab, bias, block)
+        out = decode_action_blocks(model, torch.tensor([prefix]), pixels, parts.vocab.end_of_action_id, bias, block)
     finally:
         del model.forward
     n = len(ranges)
@@ -178,7 +178,7 @@ def test_every_position_only_produces_its_levels_ids(faster_parts, samples):
     generator = torch.Generator().manual_seed(0)
     for temperature in (0.0, 5.0):
         out = decode_action_blocks(
-            model, torch.tensor([prefix]), pixels, parts.vocab, bias, BLOCK, temperature, generator
+            model, torch.tensor([prefix]), pixels, parts.vocab.end_of_action_id, bias, BLOCK, temperature, generator
         )
         tokens = parts.vocab.actions.from_vocab(out.vocab_ids)
         assert all(token in allowed for token, allowed in zip(tokens, ranges, strict=True))
@@ -193,7 +193,7 @@ def test_cached_block_decoding_equals_uncached_reference(faster_parts, samples):
     bias = position_bias(parts.vocab, parts.action_tokenizer.allowed_token_ranges())
     n = bias.shape[0]
     prefix, pixels = _prefix_and_pixels(parts, samples[2][0])
-    cached = decode_action_blocks(model, torch.tensor([prefix]), pixels, parts.vocab, bias, BLOCK)
+    cached = decode_action_blocks(model, torch.tensor([prefix]), pixels, parts.vocab.end_of_action_id, bias, BLOCK)
     codes: list[int] = []
     while len(codes) < n:
         tokens = parts.vocab.actions.from_vocab(codes)
@@ -247,7 +247,7 @@ def test_block_decoding_is_faster_per_chunk_than_token_wise(faster_parts, sample
     def best(block):
         times = []
         for _ in range(5):
-            out = decode_action_blocks(model, torch.tensor([prefix]), pixels, parts.vocab, bias, block)
+            out = decode_action_blocks(model, torch.tensor([prefix]), pixels, parts.vocab.end_of_action_id, bias, block)
             times.append(out.prefill_s + out.decode_s)
         return min(times), out.forward_passes
 

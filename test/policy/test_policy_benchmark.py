@@ -68,11 +68,19 @@ def test_policy_benchmark_writes_the_issue_schema_and_checks_floors(checkpoints,
     results = json.loads(out.read_text())
     assert set(results) == {"fast", "binning"}
     for entry in results.values():
-        assert set(entry) == {"success", "success_mean", "latency_ms_p50", "latency_ms_p99", "tokens_mean"}
+        assert set(entry) == {
+            "success",
+            "success_mean",
+            "latency_ms_p50",
+            "latency_ms_p99",
+            "tokens_mean",
+            "forward_passes_mean",
+        }
         assert set(entry["success"]) == FAMILIES
         assert all(0.0 <= rate <= 1.0 for rate in entry["success"].values())
         assert 0 < entry["latency_ms_p50"] <= entry["latency_ms_p99"]
         assert entry["tokens_mean"] > 0
+        assert entry["forward_passes_mean"] == pytest.approx(entry["tokens_mean"] + 1)  # token-wise: prefill + 1/token
     assert benchmark.main([*policies, *common]) == 0  # without --check a missed floor is only reported
 
 
