@@ -55,6 +55,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="std of noise on the prompt's normalized joint state ([-1, 1] per joint) while training (default "
         "0.15; 0 turns it off): keeps the model from recognising episodes by their start pose",
     )
+    train.add_argument(
+        "--lookahead-steps",
+        type=int,
+        default=0,
+        help="also regress the next N control steps of actions (every --lookahead-stride-th) from the prompt's "
+        "last hidden state, a training-only head that teaches a small model where the arm is heading "
+        "(default 0: off)",
+    )
+    train.add_argument("--lookahead-stride", type=int, default=10, help="see --lookahead-steps (default 10)")
+    train.add_argument(
+        "--lookahead-weight", type=float, default=1.0, help="lookahead mean squared error weight (default 1)"
+    )
     train.add_argument("--steps", type=int, default=3000, help="optimizer steps (default 3000)")
     train.add_argument("--batch-size", type=int, default=32, help="samples per step (default 32)")
     train.add_argument("--learning-rate", type=float, default=5e-4, help="peak AdamW learning rate (default 5e-4)")
@@ -123,6 +135,21 @@ def train_policy(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
 
+    try:
+        schedule = TrainingConfig(
+            steps=args.steps,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            validate_every=args.validate_every,
+            checkpoint_every=args.checkpoint_every,
+            state_noise=args.state_noise,
+            lookahead_steps=args.lookahead_steps,
+            lookahead_stride=args.lookahead_stride,
+            lookahead_weight=args.lookahead_weight,
+            seed=args.seed,
+        )
+    except ValueError as error:
+        raise CommandError(str(error)) from error
     if not args.data.is_dir():
         raise CommandError(f"data set directory not found: {args.data}")
     try:
@@ -132,7 +159,7 @@ def train_policy(args: argparse.Namespace) -> int:
     train_episodes, validation_episodes = _split(len(dataset), args.validation_episodes)
     chunks = TrainingChunks(
         dataset,
-        args.horizon,
+        max(args.horizon, args.lookahead_steps),
         stride=args.stride,
         shuffle=True,
         interleave=args.interleave,
@@ -155,7 +182,7 @@ def train_policy(args: argparse.Namespace) -> int:
             rows = dataset.frame_rows(episode)
             for frame in range(0, dataset.episodes[episode].length, args.stride):
                 states.append(dataset.state[rows][frame])
-                targets.append(chunks.chunk(episode, frame).actions)
+                targets.append(chunks.chunk(episode, frame).actions[: args.horizon])
             instructions.append(dataset.episodes[episode].instruction)
         config = PolicyConfig(
             cameras=dataset.cameras,
@@ -194,15 +221,6 @@ def train_policy(args: argparse.Namespace) -> int:
             f"{parts.action_tokenizer.vocab_size} tokens (longest chunk {longest}), "
             f"vocabulary {parts.vocab.vocab_size} ids"
         )
-    schedule = TrainingConfig(
-        steps=args.steps,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        validate_every=args.validate_every,
-        checkpoint_every=args.checkpoint_every,
-        state_noise=args.state_noise,
-        seed=args.seed,
-    )
     _, history = train(chunks, args.out, schedule, parts, validation)
     final = history.validation_loss[-1][1] if history.validation_loss else history.train_loss[-1][1]
     kind = "validation" if validation else "train"

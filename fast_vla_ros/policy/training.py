@@ -12,6 +12,13 @@ those positions go through the output projection, which matters for a 257k-id Pa
 A checkpoint written during training holds the optimizer moments in ``training_state.safetensors`` and
 the step, schedule and loss history in ``training_state.json``; ``train`` continues from them when it
 finds them. The data stream restarts on resume (with a seed derived from the step), the rest is exact.
+
+Optionally (``TrainingConfig.lookahead_steps``) a linear head regresses the demonstration's next few
+seconds of normalized actions from the hidden state of the prompt's last token, the one that writes the
+first action token. Cross-entropy over FAST tokens tells the model only whether it picked the right
+token, not how far off a wrong one was; a regression target is ordinal, so a small model learns the
+smooth map from "where the named object is in the image" to "where the arm goes" far sooner. The head
+serves training only (its weights live in the training state, not in the policy); inference is unchanged.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from fast_vla_ros.types import Observation
 TrainingSample = tuple[Observation, np.ndarray]
 STATE_TENSORS_FILE = "training_state.safetensors"
 STATE_FILE = "training_state.json"
+HEAD_PREFIX = "lookahead_head."
 IGNORE = -100
 
 
@@ -63,7 +71,25 @@ class TrainingConfig:
     # Demonstrations start from slightly different poses, and the exact start state identifies an episode:
     # without noise a small model learns "this state -> that trajectory" instead of looking for the object.
     state_noise: float = 0.0
+    # Lookahead regression (see the module docstring): every ``lookahead_stride``-th action of the next
+    # ``lookahead_steps`` control steps, weighted by ``lookahead_weight`` against the token cross-entropy.
+    # 0 turns it off; the training samples' target windows must then be at least this long.
+    lookahead_steps: int = 0
+    lookahead_stride: int = 10
+    lookahead_weight: float = 1.0
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.lookahead_steps < 0 or self.lookahead_stride < 1 or self.lookahead_weight < 0:
+            raise ValueError(
+                "lookahead_steps and lookahead_weight must be >= 0 and lookahead_stride positive, got "
+                f"{self.lookahead_steps}, {self.lookahead_weight} and {self.lookahead_stride}"
+            )
+
+    @property
+    def lookahead_rows(self) -> np.ndarray:
+        """Indices into a sample's target window of the actions the lookahead head regresses."""
+        return np.arange(self.lookahead_stride - 1, self.lookahead_steps, self.lookahead_stride)
 
     def learning_rate_at(self, step: int) -> float:
         if step < self.warmup_steps:
@@ -78,6 +104,7 @@ class TrainingHistory:
     step: int = 0
     train_loss: list[tuple[int, float]] = field(default_factory=list)  # (step, mean loss since the last entry)
     validation_loss: list[tuple[int, float]] = field(default_factory=list)
+    lookahead_loss: list[tuple[int, float]] = field(default_factory=list)  # (step, mean lookahead mse)
 
 
 def new_policy_parts(
@@ -124,11 +151,16 @@ class Batch:
     # Block-wise only: [codes, vocab] additive mask of the ids each code position may hold. The loss is then
     # the cross-entropy among those ids alone, exactly the choice constrained decoding makes.
     target_bias: torch.Tensor | None = None
+    prefix_lengths: torch.Tensor | None = None  # [B] prompt length per row (lookahead regression only)
+    lookahead: torch.Tensor | None = None  # [B, P, D] normalized future actions (lookahead regression only)
 
     def to(self, device: torch.device) -> Batch:
         tensors = ("input_ids", "token_type_ids", "attention_mask", "labels", "pixel_values")
-        bias = None if self.target_bias is None else self.target_bias.to(device)
-        return Batch(*(getattr(self, f).to(device) for f in tensors), next_token=self.next_token, target_bias=bias)
+        optional = {
+            name: None if getattr(self, name) is None else getattr(self, name).to(device)
+            for name in ("target_bias", "prefix_lengths", "lookahead")
+        }
+        return Batch(*(getattr(self, f).to(device) for f in tensors), next_token=self.next_token, **optional)
 
     def targets(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(positions whose hidden state is scored [B, L'] as a mask, their target ids)``."""
@@ -140,11 +172,17 @@ class Batch:
 
 
 def collate(
-    parts: PolicyParts, samples: list[TrainingSample], state_noise: float = 0.0, rng: np.random.Generator | None = None
+    parts: PolicyParts,
+    samples: list[TrainingSample],
+    state_noise: float = 0.0,
+    rng: np.random.Generator | None = None,
+    lookahead_rows: np.ndarray | None = None,
 ) -> Batch:
     """Samples -> one padded batch of prefix + suffix sequences, through the inference preprocessing.
 
     ``state_noise`` > 0 perturbs the prompt's normalized state (``TrainingConfig.state_noise``), not the targets.
+    ``lookahead_rows`` (``TrainingConfig.lookahead_rows``) adds the lookahead regression targets, taken from
+    each sample's target window, which must reach past the last row.
     """
     space, vocab, config = parts.action_space, parts.vocab, parts.config
     states = [space.state_from(o.joint_names, o.state) for o, _ in samples]
@@ -187,27 +225,68 @@ def collate(
             labels[row, n : n + len(tokens)] = torch.tensor(vocab.actions.to_vocab(tokens))
     frames = [frame for observation, _ in samples for frame in stack_cameras(observation.images, config.cameras)]
     pixels = to_pixels(frames, image_size(parts.model.config))
-    if block is None:
-        return Batch(input_ids, token_type_ids, attention_mask, labels, pixels)
     prefixes = [len(p) for p, _, _ in sequences]
+    lookahead = {}
+    if lookahead_rows is not None and len(lookahead_rows):
+        if any(len(t) <= lookahead_rows[-1] for _, t in samples):
+            raise ValueError(f"lookahead regression needs target windows of at least {lookahead_rows[-1] + 1} steps")
+        windows = [np.asarray(t)[lookahead_rows] for _, t in samples]
+        normalized = [space.normalize_targets(w, s) for w, s in zip(windows, states, strict=True)]
+        lookahead = {
+            "prefix_lengths": torch.tensor(prefixes),
+            "lookahead": torch.tensor(np.stack(normalized), dtype=torch.float32),
+        }
+    if block is None:
+        return Batch(input_ids, token_type_ids, attention_mask, labels, pixels, **lookahead)
     lengths = [len(p) + len(s) for p, s, _ in sequences]
     mask = block_attention_mask(prefixes, lengths, length, block, torch.float32)
     bias = position_bias(vocab, parts.action_tokenizer.allowed_token_ranges())
-    return Batch(input_ids, token_type_ids, mask, labels, pixels, next_token=False, target_bias=bias)
+    return Batch(input_ids, token_type_ids, mask, labels, pixels, next_token=False, target_bias=bias, **lookahead)
 
 
 def action_loss(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
     """Mean cross-entropy of the suffix tokens: each predicted from the position before it (token-wise)
     or, in the block-wise layout, from its own position under the block-causal mask."""
+    return _token_loss(model, batch, _hidden_states(model, batch))
+
+
+class LookaheadHead(torch.nn.Module):
+    """Linear map from the prompt's last hidden state to ``points`` future normalized actions."""
+
+    def __init__(self, hidden_size: int, points: int, action_dim: int) -> None:
+        super().__init__()
+        self.points, self.action_dim = points, action_dim
+        self.linear = torch.nn.Linear(hidden_size, points * action_dim)
+
+    def forward(self, hidden: torch.Tensor, prefix_lengths: torch.Tensor) -> torch.Tensor:
+        last = hidden[torch.arange(hidden.shape[0], device=hidden.device), prefix_lengths - 1]
+        return self.linear(last).view(-1, self.points, self.action_dim)
+
+
+def training_losses(
+    model: torch.nn.Module, head: LookaheadHead | None, batch: Batch
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(token cross-entropy, lookahead mean squared error or None)`` from one forward pass."""
+    hidden = _hidden_states(model, batch)
+    tokens = _token_loss(model, batch, hidden)
+    if head is None or batch.lookahead is None or batch.prefix_lengths is None:
+        return tokens, None
+    return tokens, F.mse_loss(head(hidden, batch.prefix_lengths).float(), batch.lookahead)
+
+
+def _hidden_states(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
     dtype = next(model.parameters()).dtype
     mask = batch.attention_mask if batch.attention_mask.ndim == 2 else batch.attention_mask.to(dtype)
-    hidden = model.model(
+    return model.model(
         input_ids=batch.input_ids,
         pixel_values=batch.pixel_values,
         token_type_ids=batch.token_type_ids,
         attention_mask=mask,
         use_cache=False,
     ).last_hidden_state
+
+
+def _token_loss(model: torch.nn.Module, batch: Batch, hidden: torch.Tensor) -> torch.Tensor:
     selected, targets = batch.targets()
     logits = model.lm_head(hidden[selected]).float()
     if batch.target_bias is not None:  # every row holds all codes of one chunk, in position order
@@ -242,12 +321,13 @@ def _batches(
     size: int,
     state_noise: float = 0.0,
     rng: np.random.Generator | None = None,
+    lookahead_rows: np.ndarray | None = None,
 ) -> Iterator[Batch]:
     while True:
         group = [sample for _, sample in zip(range(size), samples, strict=False)]
         if not group:
             return
-        yield collate(parts, group, state_noise, rng)
+        yield collate(parts, group, state_noise, rng, lookahead_rows)
 
 
 @torch.no_grad()
@@ -274,6 +354,7 @@ def _save(
     optimizer: torch.optim.Optimizer,
     history: TrainingHistory,
     config: TrainingConfig,
+    head: LookaheadHead | None = None,
 ) -> None:
     state = optimizer.state_dict()
     tensors = {
@@ -281,6 +362,8 @@ def _save(
         for index, moments in state["state"].items()
         for key, value in moments.items()
     }
+    if head is not None:
+        tensors.update({f"{HEAD_PREFIX}{k}": v.detach().cpu().contiguous() for k, v in head.state_dict().items()})
 
     def write_training_state(directory: Path) -> None:
         save_file(tensors, str(directory / STATE_TENSORS_FILE))
@@ -294,9 +377,17 @@ def _save(
     save_checkpoint(parts, out_dir, write_training_state)
 
 
-def _restore(out_dir: Path, optimizer: torch.optim.Optimizer) -> TrainingHistory:
+def _restore(out_dir: Path, optimizer: torch.optim.Optimizer, head: LookaheadHead | None = None) -> TrainingHistory:
     document = json.loads((out_dir / STATE_FILE).read_text())
     tensors = load_file(str(out_dir / STATE_TENSORS_FILE))
+    head_tensors = {k[len(HEAD_PREFIX) :]: tensors.pop(k) for k in list(tensors) if k.startswith(HEAD_PREFIX)}
+    if (head is None) != (not head_tensors):
+        raise ValueError(
+            f"{out_dir} was trained {'with' if head_tensors else 'without'} lookahead regression; "
+            "resume it with the same setting"
+        )
+    if head is not None:
+        head.load_state_dict(head_tensors)
     moments: dict[int, dict[str, torch.Tensor]] = {}
     for name, value in tensors.items():
         _, index, key = name.split(".", 2)
@@ -304,7 +395,8 @@ def _restore(out_dir: Path, optimizer: torch.optim.Optimizer) -> TrainingHistory
     optimizer.load_state_dict({"state": moments, "param_groups": document["param_groups"]})
     history = document["history"]
     return TrainingHistory(
-        history["step"], [tuple(x) for x in history["train_loss"]], [tuple(x) for x in history["validation_loss"]]
+        history["step"],
+        *([tuple(x) for x in history.get(name, [])] for name in ("train_loss", "validation_loss", "lookahead_loss")),
     )
 
 
@@ -334,38 +426,51 @@ def train(
         raise ValueError(f"{out_dir} holds no training checkpoint to resume; pass new policy parts to start")
     device = torch.device(device)
     model = parts.model.to(device=device, dtype=torch.float32).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    history = _restore(out_dir, optimizer) if resuming else TrainingHistory()
+    rows = config.lookahead_rows
+    head = None
+    if len(rows):
+        torch.manual_seed(config.seed)
+        head = LookaheadHead(model.config.text_config.hidden_size, len(rows), parts.action_space.action_dim)
+        head = head.to(device).train()
+    parameters = [*model.parameters(), *([] if head is None else head.parameters())]
+    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+    history = _restore(out_dir, optimizer, head) if resuming else TrainingHistory()
     samples = _stream(train_data, config.shuffle_buffer, random.Random(config.seed + history.step))
     noise_rng = np.random.default_rng((config.seed, history.step))
-    batches = _batches(parts, samples, config.batch_size, config.state_noise, noise_rng)
+    batches = _batches(parts, samples, config.batch_size, config.state_noise, noise_rng, rows if len(rows) else None)
     running, running_steps = 0.0, 0
+    running_lookahead = 0.0
     with tqdm(total=config.steps, initial=history.step, desc="train", unit="step", disable=not progress) as bar:
         while history.step < config.steps:
             for group in optimizer.param_groups:
                 group["lr"] = config.learning_rate_at(history.step)
-            loss = action_loss(model, next(batches).to(device))
+            loss, lookahead = training_losses(model, head, next(batches).to(device))
+            total = loss if lookahead is None else loss + config.lookahead_weight * lookahead
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            total.backward()
+            torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip)
             optimizer.step()
             history.step += 1
             value = loss.detach().item()
             running += value
+            running_lookahead += 0.0 if lookahead is None else lookahead.detach().item()
             running_steps += 1
             bar.update(1)
             bar.set_postfix(loss=f"{value:.3f}")
             at_end = history.step == config.steps
             if history.step % config.validate_every == 0 or at_end:
                 history.train_loss.append((history.step, running / running_steps))
-                running, running_steps = 0.0, 0
                 message = f"step {history.step}: train loss {history.train_loss[-1][1]:.4f}"
+                if head is not None:
+                    history.lookahead_loss.append((history.step, running_lookahead / running_steps))
+                    message += f", lookahead mse {history.lookahead_loss[-1][1]:.4f}"
+                running, running_lookahead, running_steps = 0.0, 0.0, 0
                 if validation_data is not None:
                     validation = validation_loss(parts, validation_data, config.batch_size, config.validation_batches)
                     history.validation_loss.append((history.step, validation))
                     message += f", validation loss {validation:.4f}"
                 bar.write(message)
             if history.step % config.checkpoint_every == 0 or at_end:
-                _save(parts, out_dir, optimizer, history, config)
+                _save(parts, out_dir, optimizer, history, config, head)
     model.eval()
     return parts, history

@@ -77,3 +77,61 @@ def test_toy_pipeline_with_fast_tokenizer(tmp_path):
     result = policy.predict(samples[0][0])
     assert result.status  # a chunk or a reason, never an exception
     assert all(0 <= t < policy.action_tokenizer.vocab_size for t in result.action_tokens)
+
+
+def long_samples(count: int, steps: int = 16) -> list:
+    """Samples whose target windows run past the policy's horizon, as lookahead regression needs."""
+    samples = make_samples(count, seed=5)
+    ramp = np.linspace(0.0, 0.2, steps - HORIZON)[:, None]
+    return [(o, np.concatenate([t, t[-1] + ramp])) for o, t in samples]
+
+
+def test_lookahead_targets_are_the_normalized_future_actions(binning_parts):
+    samples = long_samples(3)
+    rows = TrainingConfig(lookahead_steps=16, lookahead_stride=4).lookahead_rows
+    assert rows.tolist() == [3, 7, 11, 15]
+    batch = collate(binning_parts, samples, lookahead_rows=rows)
+    space = binning_parts.action_space
+    for row, (observation, targets) in enumerate(samples):
+        expected = space.normalize_targets(targets[rows], space.state_from(observation.joint_names, observation.state))
+        np.testing.assert_allclose(batch.lookahead[row].numpy(), expected, atol=1e-6)
+    assert torch.equal(batch.prefix_lengths, (batch.token_type_ids == 0).sum(1))
+    plain = collate(binning_parts, samples)  # the token targets still cover the horizon only
+    assert torch.equal(plain.labels, batch.labels) and plain.lookahead is None
+    with pytest.raises(ValueError, match="at least 16 steps"):
+        collate(binning_parts, make_samples(2), lookahead_rows=rows)
+
+
+def test_lookahead_settings_are_checked():
+    for bad in ({"lookahead_steps": -1}, {"lookahead_stride": 0}, {"lookahead_weight": -0.5}):
+        with pytest.raises(ValueError, match="lookahead"):
+            TrainingConfig(**bad)
+    assert TrainingConfig().lookahead_rows.size == 0
+
+
+def test_lookahead_head_learns_resumes_and_stays_out_of_the_policy(binning_parts, tmp_path):
+    samples = long_samples(8)
+    schedule = TrainingConfig(
+        steps=40,
+        batch_size=4,
+        learning_rate=3e-3,
+        warmup_steps=2,
+        validate_every=10,
+        checkpoint_every=20,
+        shuffle_buffer=4,
+        lookahead_steps=16,
+        lookahead_stride=4,
+    )
+    out_dir = tmp_path / "run"
+    _, history = train(samples, out_dir, schedule, binning_parts, progress=False)
+    assert [s for s, _ in history.lookahead_loss] == [10, 20, 30, 40]
+    assert history.lookahead_loss[-1][1] < history.lookahead_loss[0][1]
+    state = load_file(str(out_dir / "training_state.safetensors"))
+    assert state["lookahead_head.linear.weight"].shape == (4 * 3, binning_parts.model.config.text_config.hidden_size)
+    assert not any("lookahead" in name for name in load_file(str(out_dir / "model.safetensors")))
+    longer = TrainingConfig(**{**schedule.__dict__, "steps": 50})
+    _, resumed = train(samples, out_dir, longer, None, progress=False)
+    assert resumed.step == 50 and resumed.lookahead_loss[:4] == history.lookahead_loss
+    without = TrainingConfig(**{**longer.__dict__, "steps": 60, "lookahead_steps": 0})
+    with pytest.raises(ValueError, match="trained with lookahead regression"):
+        train(samples, out_dir, without, None, progress=False)
