@@ -113,3 +113,35 @@ def test_eval_writes_a_video_and_contact_sheet_per_family(checkpoints, tmp_path)
     assert fast_vla([*command[:4], "touch", "--episodes", "1", "--max-seconds", "0.1", "--video-dir", str(other)]) == 0
     assert [p.name for p in other.glob("*.mp4")] == ["touch_seed100000_failure.mp4"]
     assert np.any(iio.imread(other / "touch_seed100000_failure.png") < 255)
+
+
+def load_grounding_benchmark():
+    spec = importlib.util.spec_from_file_location("grounding_benchmark", ROOT / "benchmarks" / "grounding.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_grounding_statistic_tells_looking_from_guessing():
+    grounding = load_grounding_benchmark().grounding
+    rng = np.random.default_rng(0)
+    objects = rng.uniform(-0.5, 0.5, (400, 3))  # independent bearings: chance correlations ~0.05
+    expert = objects[:, 0] * 0.9
+    looking = grounding(objects[:, 0], expert, objects)
+    assert looking["target_corr"] == pytest.approx(1.0) and abs(looking["distractor_corr"]) < 0.3
+    wrong_object = grounding(objects[:, 1], expert, objects)
+    assert abs(wrong_object["target_corr"]) < 0.3 and wrong_object["rms_to_expert_rad"] > 0.1
+    standing_still = grounding(np.zeros(400), expert, objects)
+    assert standing_still["target_corr"] == 0.0 == standing_still["distractor_corr"]
+
+
+def test_grounding_benchmark_writes_its_schema(checkpoints, tmp_path, capsys):
+    out = tmp_path / "grounding.json"
+    argv = ["--policy", str(checkpoints["fast"]), "--episodes", "3", "--image-size", "32", "--json", str(out)]
+    assert load_grounding_benchmark().main(argv) == 0
+    results = json.loads(out.read_text())
+    assert set(results) == {"expert", "policy"}
+    for row in results.values():
+        assert set(row) == {"target_corr", "distractor_corr", "rms_to_expert_rad"}
+        assert -1.0 <= row["target_corr"] <= 1.0 and row["rms_to_expert_rad"] >= 0.0
+    assert "corr target" in capsys.readouterr().out
