@@ -151,14 +151,13 @@ class Batch:
     # Block-wise only: [codes, vocab] additive mask of the ids each code position may hold. The loss is then
     # the cross-entropy among those ids alone, exactly the choice constrained decoding makes.
     target_bias: torch.Tensor | None = None
-    prefix_lengths: torch.Tensor | None = None  # [B] prompt length per row (lookahead regression only)
     lookahead: torch.Tensor | None = None  # [B, P, D] normalized future actions (lookahead regression only)
 
     def to(self, device: torch.device) -> Batch:
         tensors = ("input_ids", "token_type_ids", "attention_mask", "labels", "pixel_values")
         optional = {
             name: None if getattr(self, name) is None else getattr(self, name).to(device)
-            for name in ("target_bias", "prefix_lengths", "lookahead")
+            for name in ("target_bias", "lookahead")
         }
         return Batch(*(getattr(self, f).to(device) for f in tensors), next_token=self.next_token, **optional)
 
@@ -226,22 +225,21 @@ def collate(
     frames = [frame for observation, _ in samples for frame in stack_cameras(observation.images, config.cameras)]
     pixels = to_pixels(frames, image_size(parts.model.config))
     prefixes = [len(p) for p, _, _ in sequences]
-    lookahead = {}
+    lookahead = None
     if lookahead_rows is not None and len(lookahead_rows):
         if any(len(t) <= lookahead_rows[-1] for _, t in samples):
             raise ValueError(f"lookahead regression needs target windows of at least {lookahead_rows[-1] + 1} steps")
         windows = [np.asarray(t)[lookahead_rows] for _, t in samples]
         normalized = [space.normalize_targets(w, s) for w, s in zip(windows, states, strict=True)]
-        lookahead = {
-            "prefix_lengths": torch.tensor(prefixes),
-            "lookahead": torch.tensor(np.stack(normalized), dtype=torch.float32),
-        }
+        lookahead = torch.tensor(np.stack(normalized), dtype=torch.float32)
     if block is None:
-        return Batch(input_ids, token_type_ids, attention_mask, labels, pixels, **lookahead)
+        return Batch(input_ids, token_type_ids, attention_mask, labels, pixels, lookahead=lookahead)
     lengths = [len(p) + len(s) for p, s, _ in sequences]
     mask = block_attention_mask(prefixes, lengths, length, block, torch.float32)
     bias = position_bias(vocab, parts.action_tokenizer.allowed_token_ranges())
-    return Batch(input_ids, token_type_ids, mask, labels, pixels, next_token=False, target_bias=bias, **lookahead)
+    return Batch(
+        input_ids, token_type_ids, mask, labels, pixels, next_token=False, target_bias=bias, lookahead=lookahead
+    )
 
 
 def action_loss(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
@@ -269,9 +267,10 @@ def training_losses(
     """``(token cross-entropy, lookahead mean squared error or None)`` from one forward pass."""
     hidden = _hidden_states(model, batch)
     tokens = _token_loss(model, batch, hidden)
-    if head is None or batch.lookahead is None or batch.prefix_lengths is None:
+    if head is None or batch.lookahead is None:
         return tokens, None
-    return tokens, F.mse_loss(head(hidden, batch.prefix_lengths).float(), batch.lookahead)
+    prefix_lengths = (batch.token_type_ids == 0).sum(dim=1)
+    return tokens, F.mse_loss(head(hidden, prefix_lengths).float(), batch.lookahead)
 
 
 def _hidden_states(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
@@ -429,15 +428,16 @@ def train(
     rows = config.lookahead_rows
     head = None
     if len(rows):
-        torch.manual_seed(config.seed)
-        head = LookaheadHead(model.config.text_config.hidden_size, len(rows), parts.action_space.action_dim)
+        with torch.random.fork_rng(devices=[]):  # seeded like the model, without reseeding the caller
+            torch.manual_seed(config.seed)
+            head = LookaheadHead(model.config.text_config.hidden_size, len(rows), parts.action_space.action_dim)
         head = head.to(device).train()
     parameters = [*model.parameters(), *([] if head is None else head.parameters())]
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
     history = _restore(out_dir, optimizer, head) if resuming else TrainingHistory()
     samples = _stream(train_data, config.shuffle_buffer, random.Random(config.seed + history.step))
     noise_rng = np.random.default_rng((config.seed, history.step))
-    batches = _batches(parts, samples, config.batch_size, config.state_noise, noise_rng, rows if len(rows) else None)
+    batches = _batches(parts, samples, config.batch_size, config.state_noise, noise_rng, rows if head else None)
     running, running_steps = 0.0, 0
     running_lookahead = 0.0
     with tqdm(total=config.steps, initial=history.step, desc="train", unit="step", disable=not progress) as bar:

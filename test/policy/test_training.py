@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from fast_vla_ros.policy.checkpoint import load_checkpoint, load_policy
 from fast_vla_ros.policy.config import PolicyConfig
-from fast_vla_ros.policy.training import TrainingConfig, collate, train, validation_loss
+from fast_vla_ros.policy.training import LookaheadHead, TrainingConfig, collate, train, validation_loss
 from fast_vla_ros.tokenizers import FastTokenizer
 
 from .conftest import CAMERAS, HORIZON, make_samples, parts_for
@@ -95,11 +95,25 @@ def test_lookahead_targets_are_the_normalized_future_actions(binning_parts):
     for row, (observation, targets) in enumerate(samples):
         expected = space.normalize_targets(targets[rows], space.state_from(observation.joint_names, observation.state))
         np.testing.assert_allclose(batch.lookahead[row].numpy(), expected, atol=1e-6)
-    assert torch.equal(batch.prefix_lengths, (batch.token_type_ids == 0).sum(1))
+    # The head reads the prompt's last token: the one right before the first labelled (suffix) token.
+    prompt_lengths = (batch.token_type_ids == 0).sum(1)
+    first_labelled = (batch.labels != -100).int().argmax(1)
+    assert torch.equal(prompt_lengths, first_labelled)
     plain = collate(binning_parts, samples)  # the token targets still cover the horizon only
     assert torch.equal(plain.labels, batch.labels) and plain.lookahead is None
     with pytest.raises(ValueError, match="at least 16 steps"):
         collate(binning_parts, make_samples(2), lookahead_rows=rows)
+
+
+def test_lookahead_head_reads_each_rows_last_prompt_token():
+    head = LookaheadHead(hidden_size=2, points=1, action_dim=2)
+    with torch.no_grad():
+        head.linear.weight.copy_(torch.eye(2))
+        head.linear.bias.zero_()
+    rows, positions = torch.arange(2.0)[:, None].expand(2, 6), torch.arange(6.0)[None].expand(2, 6)
+    hidden = torch.stack([rows, positions], dim=-1)  # hidden[b, t] = (b, t)
+    out = head(hidden, torch.tensor([3, 5]))
+    assert out.tolist() == [[[0.0, 2.0]], [[1.0, 4.0]]]
 
 
 def test_lookahead_settings_are_checked():
