@@ -67,6 +67,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--lookahead-weight", type=float, default=1.0, help="lookahead mean squared error weight (default 1)"
     )
+    train.add_argument(
+        "--colour-patch-weight",
+        type=float,
+        default=1.0,
+        help="weight of a training-only head that labels every image patch with the object colours it shows "
+        "and where (labels from the pixels' hues): teaches the vision tower to find a named colour "
+        "(default 1; 0 turns it off)",
+    )
     train.add_argument("--steps", type=int, default=3000, help="optimizer steps (default 3000)")
     train.add_argument("--batch-size", type=int, default=32, help="samples per step (default 32)")
     train.add_argument("--learning-rate", type=float, default=5e-4, help="peak AdamW learning rate (default 5e-4)")
@@ -146,6 +154,7 @@ def train_policy(args: argparse.Namespace) -> int:
             lookahead_steps=args.lookahead_steps,
             lookahead_stride=args.lookahead_stride,
             lookahead_weight=args.lookahead_weight,
+            colour_patch_weight=args.colour_patch_weight,
             seed=args.seed,
         )
     except ValueError as error:

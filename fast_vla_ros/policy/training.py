@@ -19,6 +19,10 @@ first action token. Cross-entropy over FAST tokens tells the model only whether 
 token, not how far off a wrong one was; a regression target is ordinal, so a small model learns the
 smooth map from "where the named object is in the image" to "where the arm goes" far sooner. The head
 serves training only (its weights live in the training state, not in the policy); inference is unchanged.
+
+Optionally (``TrainingConfig.colour_patch_weight``) a second training-only head labels every image token
+with the object colours its patch shows and where (``colour_patches``): dense supervision that teaches the
+vision tower to see the colours instructions name long before the action loss alone would.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from tqdm import tqdm
 from fast_vla_ros.policy.action_space import ActionSpace
 from fast_vla_ros.policy.block_decoding import block_attention_mask, block_suffix, position_bias
 from fast_vla_ros.policy.checkpoint import PolicyParts, load_checkpoint, save_checkpoint
+from fast_vla_ros.policy.colour_patches import ColourPatchHead, captured_output, colour_patch_targets
 from fast_vla_ros.policy.config import TINY, ModelSize, PolicyConfig
 from fast_vla_ros.policy.images import stack_cameras, to_pixels
 from fast_vla_ros.policy.model import build_model, image_size, image_tokens_per_camera
@@ -50,7 +55,7 @@ from fast_vla_ros.types import Observation
 TrainingSample = tuple[Observation, np.ndarray]
 STATE_TENSORS_FILE = "training_state.safetensors"
 STATE_FILE = "training_state.json"
-HEAD_PREFIX = "lookahead_head."
+HEADS_PREFIX = "training_heads."
 IGNORE = -100
 
 
@@ -77,6 +82,8 @@ class TrainingConfig:
     lookahead_steps: int = 0
     lookahead_stride: int = 10
     lookahead_weight: float = 1.0
+    # Weight of the per-patch colour labels (see colour_patches) against the token cross-entropy; 0 = off.
+    colour_patch_weight: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -85,6 +92,8 @@ class TrainingConfig:
                 "lookahead_steps and lookahead_weight must be >= 0 and lookahead_stride positive, got "
                 f"{self.lookahead_steps}, {self.lookahead_weight} and {self.lookahead_stride}"
             )
+        if self.colour_patch_weight < 0:
+            raise ValueError(f"colour_patch_weight must be >= 0, got {self.colour_patch_weight}")
 
     @property
     def lookahead_rows(self) -> np.ndarray:
@@ -105,6 +114,7 @@ class TrainingHistory:
     train_loss: list[tuple[int, float]] = field(default_factory=list)  # (step, mean loss since the last entry)
     validation_loss: list[tuple[int, float]] = field(default_factory=list)
     lookahead_loss: list[tuple[int, float]] = field(default_factory=list)  # (step, mean lookahead mse)
+    colour_patch_loss: list[tuple[int, float]] = field(default_factory=list)  # (step, mean colour-label loss)
 
 
 def new_policy_parts(
@@ -261,16 +271,33 @@ class LookaheadHead(torch.nn.Module):
         return self.linear(last).view(-1, self.points, self.action_dim)
 
 
-def training_losses(
-    model: torch.nn.Module, head: LookaheadHead | None, batch: Batch
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``(token cross-entropy, lookahead mean squared error or None)`` from one forward pass."""
-    hidden = _hidden_states(model, batch)
-    tokens = _token_loss(model, batch, hidden)
-    if head is None or batch.lookahead is None:
-        return tokens, None
-    prefix_lengths = (batch.token_type_ids == 0).sum(dim=1)
-    return tokens, F.mse_loss(head(hidden, prefix_lengths).float(), batch.lookahead)
+def training_heads(config: TrainingConfig, hidden_size: int, action_dim: int) -> torch.nn.ModuleDict:
+    """The training-only heads ``config`` asks for ("lookahead", "colour_patches"), seeded like the model."""
+    heads = torch.nn.ModuleDict()
+    with torch.random.fork_rng(devices=[]):  # without reseeding the caller's generator
+        torch.manual_seed(config.seed)
+        if len(config.lookahead_rows):
+            heads["lookahead"] = LookaheadHead(hidden_size, len(config.lookahead_rows), action_dim)
+        if config.colour_patch_weight > 0:
+            heads["colour_patches"] = ColourPatchHead(hidden_size)
+    return heads
+
+
+def training_losses(model: torch.nn.Module, heads: torch.nn.ModuleDict, batch: Batch) -> dict[str, torch.Tensor]:
+    """Every loss of one forward pass: ``"tokens"`` (cross-entropy) and one per head in ``heads``."""
+    with captured_output(model.model.multi_modal_projector) as image_tokens:
+        hidden = _hidden_states(model, batch)
+    losses = {"tokens": _token_loss(model, batch, hidden)}
+    if "lookahead" in heads:
+        if batch.lookahead is None:
+            raise ValueError("the lookahead head needs batches collated with lookahead_rows")
+        prefix_lengths = (batch.token_type_ids == 0).sum(dim=1)
+        losses["lookahead"] = F.mse_loss(heads["lookahead"](hidden, prefix_lengths).float(), batch.lookahead)
+    if "colour_patches" in heads:
+        patch = model.config.vision_config.patch_size
+        targets = colour_patch_targets(batch.pixel_values, patch)
+        losses["colour_patches"] = heads["colour_patches"].loss(image_tokens[0], targets)
+    return losses
 
 
 def _hidden_states(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
@@ -353,7 +380,7 @@ def _save(
     optimizer: torch.optim.Optimizer,
     history: TrainingHistory,
     config: TrainingConfig,
-    head: LookaheadHead | None = None,
+    heads: torch.nn.ModuleDict,
 ) -> None:
     state = optimizer.state_dict()
     tensors = {
@@ -361,8 +388,7 @@ def _save(
         for index, moments in state["state"].items()
         for key, value in moments.items()
     }
-    if head is not None:
-        tensors.update({f"{HEAD_PREFIX}{k}": v.detach().cpu().contiguous() for k, v in head.state_dict().items()})
+    tensors.update({f"{HEADS_PREFIX}{k}": v.detach().cpu().contiguous() for k, v in heads.state_dict().items()})
 
     def write_training_state(directory: Path) -> None:
         save_file(tensors, str(directory / STATE_TENSORS_FILE))
@@ -376,17 +402,17 @@ def _save(
     save_checkpoint(parts, out_dir, write_training_state)
 
 
-def _restore(out_dir: Path, optimizer: torch.optim.Optimizer, head: LookaheadHead | None = None) -> TrainingHistory:
+def _restore(out_dir: Path, optimizer: torch.optim.Optimizer, heads: torch.nn.ModuleDict) -> TrainingHistory:
     document = json.loads((out_dir / STATE_FILE).read_text())
     tensors = load_file(str(out_dir / STATE_TENSORS_FILE))
-    head_tensors = {k[len(HEAD_PREFIX) :]: tensors.pop(k) for k in list(tensors) if k.startswith(HEAD_PREFIX)}
-    if (head is None) != (not head_tensors):
+    head_tensors = {k[len(HEADS_PREFIX) :]: tensors.pop(k) for k in list(tensors) if k.startswith(HEADS_PREFIX)}
+    trained_with = sorted({name.split(".", 1)[0] for name in head_tensors})
+    if trained_with != sorted(heads):
         raise ValueError(
-            f"{out_dir} was trained {'with' if head_tensors else 'without'} lookahead regression; "
-            "resume it with the same setting"
+            f"{out_dir} was trained with the training heads {trained_with or 'none'}, this run asks for "
+            f"{sorted(heads) or 'none'}; resume it with the same lookahead and colour-patch settings"
         )
-    if head is not None:
-        head.load_state_dict(head_tensors)
+    heads.load_state_dict(head_tensors)
     moments: dict[int, dict[str, torch.Tensor]] = {}
     for name, value in tensors.items():
         _, index, key = name.split(".", 2)
@@ -395,7 +421,10 @@ def _restore(out_dir: Path, optimizer: torch.optim.Optimizer, head: LookaheadHea
     history = document["history"]
     return TrainingHistory(
         history["step"],
-        *([tuple(x) for x in history.get(name, [])] for name in ("train_loss", "validation_loss", "lookahead_loss")),
+        *(
+            [tuple(x) for x in history.get(name, [])]
+            for name in ("train_loss", "validation_loss", "lookahead_loss", "colour_patch_loss")
+        ),
     )
 
 
@@ -425,52 +454,51 @@ def train(
         raise ValueError(f"{out_dir} holds no training checkpoint to resume; pass new policy parts to start")
     device = torch.device(device)
     model = parts.model.to(device=device, dtype=torch.float32).train()
-    rows = config.lookahead_rows
-    head = None
-    if len(rows):
-        with torch.random.fork_rng(devices=[]):  # seeded like the model, without reseeding the caller
-            torch.manual_seed(config.seed)
-            head = LookaheadHead(model.config.text_config.hidden_size, len(rows), parts.action_space.action_dim)
-        head = head.to(device).train()
-    parameters = [*model.parameters(), *([] if head is None else head.parameters())]
+    heads = training_heads(config, model.config.text_config.hidden_size, parts.action_space.action_dim)
+    heads = heads.to(device).train()
+    weights = {"tokens": 1.0, "lookahead": config.lookahead_weight, "colour_patches": config.colour_patch_weight}
+    parameters = [*model.parameters(), *heads.parameters()]
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
-    history = _restore(out_dir, optimizer, head) if resuming else TrainingHistory()
+    history = _restore(out_dir, optimizer, heads) if resuming else TrainingHistory()
     samples = _stream(train_data, config.shuffle_buffer, random.Random(config.seed + history.step))
     noise_rng = np.random.default_rng((config.seed, history.step))
-    batches = _batches(parts, samples, config.batch_size, config.state_noise, noise_rng, rows if head else None)
-    running, running_steps = 0.0, 0
-    running_lookahead = 0.0
+    rows = config.lookahead_rows if "lookahead" in heads else None
+    batches = _batches(parts, samples, config.batch_size, config.state_noise, noise_rng, rows)
+    running = dict.fromkeys(["tokens", *heads], 0.0)
+    running_steps = 0
+    logged = {"lookahead": ("lookahead_loss", "lookahead mse"), "colour_patches": ("colour_patch_loss", "colour loss")}
     with tqdm(total=config.steps, initial=history.step, desc="train", unit="step", disable=not progress) as bar:
         while history.step < config.steps:
             for group in optimizer.param_groups:
                 group["lr"] = config.learning_rate_at(history.step)
-            loss, lookahead = training_losses(model, head, next(batches).to(device))
-            total = loss if lookahead is None else loss + config.lookahead_weight * lookahead
+            losses = training_losses(model, heads, next(batches).to(device))
+            total = sum(weights[name] * loss for name, loss in losses.items())
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip)
             optimizer.step()
             history.step += 1
-            value = loss.detach().item()
-            running += value
-            running_lookahead += 0.0 if lookahead is None else lookahead.detach().item()
+            for name, loss in losses.items():
+                running[name] += loss.detach().item()
             running_steps += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{value:.3f}")
+            bar.set_postfix(loss=f"{losses['tokens'].detach().item():.3f}")
             at_end = history.step == config.steps
             if history.step % config.validate_every == 0 or at_end:
-                history.train_loss.append((history.step, running / running_steps))
+                history.train_loss.append((history.step, running["tokens"] / running_steps))
                 message = f"step {history.step}: train loss {history.train_loss[-1][1]:.4f}"
-                if head is not None:
-                    history.lookahead_loss.append((history.step, running_lookahead / running_steps))
-                    message += f", lookahead mse {history.lookahead_loss[-1][1]:.4f}"
-                running, running_lookahead, running_steps = 0.0, 0.0, 0
+                for name in heads:
+                    field_name, label = logged[name]
+                    getattr(history, field_name).append((history.step, running[name] / running_steps))
+                    message += f", {label} {running[name] / running_steps:.4f}"
+                running = dict.fromkeys(running, 0.0)
+                running_steps = 0
                 if validation_data is not None:
                     validation = validation_loss(parts, validation_data, config.batch_size, config.validation_batches)
                     history.validation_loss.append((history.step, validation))
                     message += f", validation loss {validation:.4f}"
                 bar.write(message)
             if history.step % config.checkpoint_every == 0 or at_end:
-                _save(parts, out_dir, optimizer, history, config, head)
+                _save(parts, out_dir, optimizer, history, config, heads)
     model.eval()
     return parts, history

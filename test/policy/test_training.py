@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -141,11 +143,57 @@ def test_lookahead_head_learns_resumes_and_stays_out_of_the_policy(binning_parts
     assert [s for s, _ in history.lookahead_loss] == [10, 20, 30, 40]
     assert history.lookahead_loss[-1][1] < history.lookahead_loss[0][1]
     state = load_file(str(out_dir / "training_state.safetensors"))
-    assert state["lookahead_head.linear.weight"].shape == (4 * 3, binning_parts.model.config.text_config.hidden_size)
+    assert state["training_heads.lookahead.linear.weight"].shape == (
+        4 * 3,
+        binning_parts.model.config.text_config.hidden_size,
+    )
     assert not any("lookahead" in name for name in load_file(str(out_dir / "model.safetensors")))
     longer = TrainingConfig(**{**schedule.__dict__, "steps": 50})
     _, resumed = train(samples, out_dir, longer, None, progress=False)
     assert resumed.step == 50 and resumed.lookahead_loss[:4] == history.lookahead_loss
     without = TrainingConfig(**{**longer.__dict__, "steps": 60, "lookahead_steps": 0})
-    with pytest.raises(ValueError, match="trained with lookahead regression"):
+    with pytest.raises(ValueError, match=r"trained with the training heads \[.lookahead.\]"):
         train(samples, out_dir, without, None, progress=False)
+
+
+def coloured_block_samples(count: int) -> list:
+    """Scene images of a plain table with one red block at a seeded place: something to label."""
+    rng = np.random.default_rng(7)
+    samples = []
+    for observation, targets in make_samples(count, seed=7):
+        scene = np.full((32, 32, 3), (184, 153, 115), dtype=np.uint8)
+        row, column = rng.integers(0, 28, size=2)
+        scene[row : row + 4, column : column + 4] = (217, 31, 26)
+        images = {**observation.images, "scene": scene}
+        samples.append((dataclasses.replace(observation, images=images), targets))
+    return samples
+
+
+def test_colour_patch_head_learns_resumes_and_stays_out_of_the_policy(binning_parts, tmp_path):
+    samples = coloured_block_samples(8)
+    schedule = TrainingConfig(
+        steps=40,
+        batch_size=4,
+        learning_rate=3e-3,
+        warmup_steps=2,
+        validate_every=10,
+        checkpoint_every=20,
+        shuffle_buffer=4,
+        colour_patch_weight=1.0,
+    )
+    out_dir = tmp_path / "run"
+    _, history = train(samples, out_dir, schedule, binning_parts, progress=False)
+    assert [s for s, _ in history.colour_patch_loss] == [10, 20, 30, 40] and history.lookahead_loss == []
+    assert history.colour_patch_loss[-1][1] < 0.5 * history.colour_patch_loss[0][1]
+    state = load_file(str(out_dir / "training_state.safetensors"))
+    hidden = binning_parts.model.config.text_config.hidden_size
+    assert state["training_heads.colour_patches.linear.weight"].shape == (12, hidden)
+    assert not any("colour" in name for name in load_file(str(out_dir / "model.safetensors")))
+    both = TrainingConfig(**{**schedule.__dict__, "steps": 50, "lookahead_steps": 8, "lookahead_stride": 4})
+    with pytest.raises(ValueError, match=r"this run asks for \['colour_patches', 'lookahead'\]"):
+        train(samples, out_dir, both, None, progress=False)
+
+
+def test_colour_patch_weight_must_not_be_negative():
+    with pytest.raises(ValueError, match="colour_patch_weight"):
+        TrainingConfig(colour_patch_weight=-1.0)
