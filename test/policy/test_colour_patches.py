@@ -73,11 +73,11 @@ def test_centroid_loss_ignores_patches_without_the_colour():
     targets = torch.zeros(2, 4, 3 * C)
     targets[0, 1, BAND["green"]] = 1.0
     targets[0, 1, C + 2 * BAND["green"] : C + 2 * BAND["green"] + 2] = torch.tensor([0.5, -0.25])
-    before = head.loss(tokens, targets)
-    with torch.no_grad():  # move the centroid outputs only: the loss may change through patch (0, 1) alone
-        head.linear.bias[C:] += 3.0
-    shifted = head.loss(tokens, targets)
-    predicted_green = head(tokens)[0, 1, C + 2 * BAND["green"] : C + 2 * BAND["green"] + 2]
+    with torch.no_grad():
+        before = head.loss(tokens, targets)
+        head.linear.bias[C:] += 3.0  # move the centroid outputs only: the loss may change through patch (0, 1) alone
+        shifted = head.loss(tokens, targets)
+        predicted_green = head(tokens)[0, 1, C + 2 * BAND["green"] : C + 2 * BAND["green"] + 2]
     expected_change = ((predicted_green - targets[0, 1, C + 2 * BAND["green"] :][:2]) ** 2).sum() - (
         (predicted_green - 3.0 - targets[0, 1, C + 2 * BAND["green"] :][:2]) ** 2
     ).sum()
