@@ -159,14 +159,10 @@ def main() -> int:
         "faster": {"codes": args.codes, "block_size": args.block_size, "bandwidth_floor_ms": block_floor_ms},
         "cameras": {},
     }
-    print(
-        f"{name}, {args.size} {results['dtype']}: decoder {results['decoder_gb']:.2f} GB, copy bandwidth "
-        f"{results['copy_bandwidth_gb_s']:.0f} GB/s -> floor {floor_ms:.1f} ms for {args.tokens} tokens"
-    )
-    print(
-        f"FASTer {block_path}: {args.codes} codes, floor {block_floor_ms:.1f} ms "
-        f"({block_count(args.codes, args.block_size)} weight reads)"
-    )
+    print(f"{name}, {args.size} {results['dtype']}: decoder {results['decoder_gb']:.2f} GB, copy bandwidth "
+          f"{results['copy_bandwidth_gb_s']:.0f} GB/s -> floor {floor_ms:.1f} ms for {args.tokens} tokens")
+    print(f"FASTer {block_path}: {args.codes} codes, floor {block_floor_ms:.1f} ms "
+          f"({block_count(args.codes, args.block_size)} weight reads)")
     print(f"{'cameras':>7} {'path':>16} {'ms p50':>8} {'ms min':>8} {'x floor':>8} {'passes':>7}")
     for cameras in (int(c) for c in args.cameras.split(",")):
         model_inputs = inputs(config, cameras, device, dtype)
@@ -186,10 +182,7 @@ def main() -> int:
         for path, (times, passes, floor) in paths.items():
             p50 = statistics.median(times)
             results["cameras"][str(cameras)][path] = {
-                "ms_p50": p50,
-                "ms_min": min(times),
-                "x_floor": p50 / floor,
-                "forward_passes": passes,
+                "ms_p50": p50, "ms_min": min(times), "x_floor": p50 / floor, "forward_passes": passes
             }
             print(f"{cameras:>7} {path:>16} {p50:>8.1f} {min(times):>8.1f} {p50 / floor:>8.2f} {passes:>7}")
     if args.json:

@@ -29,7 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demos.add_argument("--out", type=Path, required=True, help="new (or empty) output directory")
     demos.add_argument("--image-size", type=int, default=224, help="square camera frames, pixels (default 224)")
     demos.add_argument("--image-format", choices=("jpeg", "png"), default="jpeg", help="frame encoding (default jpeg)")
-    demos.add_argument("--workers", type=int, default=1, help="processes simulating episodes in parallel (default 1)")
+    demos.add_argument(
+        "--workers", type=int, default=1, help="processes simulating episodes in parallel (default 1)"
+    )
     demos.set_defaults(handler=sim_demos)
 
     render = subparsers.add_parser(

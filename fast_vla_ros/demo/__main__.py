@@ -20,13 +20,8 @@ CAMERA_RATE_HZ = 10.0
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m fast_vla_ros.demo", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--episodes",
-        nargs="+",
-        default=list(DEFAULT_EPISODES),
-        metavar="TASK:SEED",
-        help=f"episodes to run in order (default {' '.join(DEFAULT_EPISODES)})",
-    )
+    parser.add_argument("--episodes", nargs="+", default=list(DEFAULT_EPISODES), metavar="TASK:SEED",
+                        help=f"episodes to run in order (default {' '.join(DEFAULT_EPISODES)})")
     parser.add_argument("--policy", default="", help="policy directory (default: the shipped default policy)")
     parser.add_argument("--params-file", type=Path, default=REPO_ROOT / "config" / "sim.yaml")
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds per episode before it counts as failed")

@@ -120,19 +120,10 @@ class EpisodeRunner:
         """Reset the simulated task, send its instruction, and arm once the policy has planned for it;
         from then on everything the arm does is recorded into the returned record."""
         self.arm(False)
-        reply = self._call(
-            self._set_parameters,
-            SetParameters.Request(
-                parameters=[
-                    Parameter(
-                        name="task", value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=task)
-                    ),
-                    Parameter(
-                        name="seed", value=ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=seed)
-                    ),
-                ]
-            ),
-        )
+        reply = self._call(self._set_parameters, SetParameters.Request(parameters=[
+            Parameter(name="task", value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=task)),
+            Parameter(name="seed", value=ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=seed)),
+        ]))
         refused = [r.reason for r in reply.results if not r.successful]
         if refused:
             raise ValueError(f"sim_node refused task '{task}': {refused}")
@@ -162,11 +153,9 @@ class EpisodeRunner:
         published_before = self.policy_status.chunks_published if self.policy_status else 0
         self._instruction.publish(String(data=instruction))
         return self.spin_until(
-            lambda: (
-                self.policy_status is not None
-                and self.policy_status.instruction == instruction
-                and self.policy_status.chunks_published > published_before
-            ),
+            lambda: self.policy_status is not None
+            and self.policy_status.instruction == instruction
+            and self.policy_status.chunks_published > published_before,
             timeout_s,
             "a chunk for the new instruction",
         )

@@ -218,9 +218,8 @@ class ChunkExecutorNode(Node):
             return  # disarmed or e-stopped: publish nothing; the controller holds its last command
         if self._forward is not None:
             self._forward.publish(Float64MultiArray(data=list(forward.data)))
-        echo = JointState(
-            name=list(command.joint_names), position=list(forward.data), velocity=command.velocities.tolist()
-        )
+        echo = JointState(name=list(command.joint_names), position=list(forward.data),
+                          velocity=command.velocities.tolist())
         echo.header.stamp = seconds_to_stamp(now)
         self._command_echo.publish(echo)
 

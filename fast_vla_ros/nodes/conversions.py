@@ -139,6 +139,5 @@ def msg_to_action_chunk(msg: ActionChunkMsg) -> ActionChunk:
     if not (np.isfinite(msg.dt) and msg.dt > 0):
         raise InvalidInput(f"action chunk dt must be positive, got {msg.dt}")
     actions = np.asarray(msg.positions, dtype=np.float64).reshape(msg.horizon, joints)
-    return ActionChunk(
-        actions=actions, t0=stamp_to_seconds(msg.header.stamp), dt=msg.dt, joint_names=tuple(msg.joint_names)
-    )
+    return ActionChunk(actions=actions, t0=stamp_to_seconds(msg.header.stamp), dt=msg.dt,
+                       joint_names=tuple(msg.joint_names))

@@ -23,10 +23,8 @@ def find_profile_file() -> Path:
         candidate = Path(prefix) / "share" / "fast_vla_ros" / "config" / "dds" / "loopback_only.xml"
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError(
-        "loopback DDS profile config/dds/loopback_only.xml not found in the source tree "
-        "or under any AMENT_PREFIX_PATH share/fast_vla_ros"
-    )
+    raise FileNotFoundError("loopback DDS profile config/dds/loopback_only.xml not found in the source tree "
+                            "or under any AMENT_PREFIX_PATH share/fast_vla_ros")
 
 
 def loopback_dds_environment(domain_id: int, base: dict[str, str] | None = None) -> dict[str, str]:

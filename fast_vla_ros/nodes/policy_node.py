@@ -287,9 +287,8 @@ def find_default_policy() -> Path:
     except PackageNotFoundError:
         installed = None
     if installed is None or not (installed / "config.json").is_file():
-        raise FileNotFoundError(
-            f"no default policy at {DEFAULT_POLICY} or share/fast_vla_ros/models/default; set parameter policy_dir"
-        )
+        raise FileNotFoundError(f"no default policy at {DEFAULT_POLICY} or share/fast_vla_ros/models/default; "
+                                "set parameter policy_dir")
     return installed
 
 

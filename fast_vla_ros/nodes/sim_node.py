@@ -116,11 +116,7 @@ class SimNode(Node):
             positions = np.array([list(p.positions) for p in msg.points], dtype=np.float64)
             velocities = np.array([list(p.velocities) for p in msg.points], dtype=np.float64)
             self._follower.set_trajectory(
-                list(msg.joint_names),
-                start,
-                times,
-                positions,
-                velocities if velocities.size else None,
+                list(msg.joint_names), start, times, positions, velocities if velocities.size else None,
                 self._sim.joint_positions(),
             )
         except ValueError as error:

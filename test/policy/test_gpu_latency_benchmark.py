@@ -15,31 +15,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def test_gpu_latency_benchmark_plumbing(tmp_path):
     out = tmp_path / "gpu.json"
     subprocess.run(
-        [
-            sys.executable,
-            "benchmarks/gpu_latency.py",
-            "--size",
-            "tiny",
-            "--device",
-            "cpu",
-            "--tokens",
-            "3",
-            "--cameras",
-            "1,3",
-            "--codes",
-            "5",
-            "--block-size",
-            "2",
-            "--repeats",
-            "1",
-            "--json",
-            str(out),
-        ],
-        cwd=REPO_ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [sys.executable, "benchmarks/gpu_latency.py", "--size", "tiny", "--device", "cpu", "--tokens", "3",
+         "--cameras", "1,3", "--codes", "5", "--block-size", "2", "--repeats", "1", "--json", str(out)],
+        cwd=REPO_ROOT, check=True, capture_output=True, text=True, timeout=300,
     )
     results = json.loads(out.read_text())
     assert results["tokens"] == 3 and results["bandwidth_floor_ms"] > 0

@@ -46,10 +46,8 @@ class Harness:
     def next_diagnostics(self, node_name: str, count: int = 1) -> dict[str, str]:
         """Wait for ``count`` more diagnostics of ``node_name`` and return the newest."""
         seen = len(self.diagnostics.get(node_name, []))
-        self.spin_until(
-            lambda: len(self.diagnostics.get(node_name, [])) >= seen + count,
-            what=f"{count} diagnostics from {node_name}",
-        )
+        self.spin_until(lambda: len(self.diagnostics.get(node_name, [])) >= seen + count,
+                        what=f"{count} diagnostics from {node_name}")
         return self.diagnostics[node_name][-1]
 
     def call(self, srv_type: type, name: str, request: Any) -> Any:

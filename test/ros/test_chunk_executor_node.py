@@ -23,15 +23,8 @@ MAX_STEP = 0.05  # rad per tick, the executor's default safety.max_step
 
 @pytest.fixture
 def executor_process(spawn_python):
-    return spawn_python(
-        "-m",
-        "fast_vla_ros.nodes.chunk_executor_node",
-        "--ros-args",
-        "--params-file",
-        PARAMS_FILE,
-        "-p",
-        "diagnostics_period:=0.5",
-    )
+    return spawn_python("-m", "fast_vla_ros.nodes.chunk_executor_node", "--ros-args",
+                        "--params-file", PARAMS_FILE, "-p", "diagnostics_period:=0.5")
 
 
 def test_executor_is_silent_until_armed_tracks_chunks_and_stops_on_estop(harness, executor_process):
@@ -85,30 +78,17 @@ def test_executor_is_silent_until_armed_tracks_chunks_and_stops_on_estop(harness
 
 
 def test_bad_configuration_fails_at_start_with_a_clear_message(spawn_python):
-    child = spawn_python(
-        "-m",
-        "fast_vla_ros.nodes.chunk_executor_node",
-        "--ros-args",
-        "--params-file",
-        PARAMS_FILE,
-        "-p",
-        "scheduler.strategy:=blend_somehow",
-    )
+    child = spawn_python("-m", "fast_vla_ros.nodes.chunk_executor_node", "--ros-args",
+                         "--params-file", PARAMS_FILE, "-p", "scheduler.strategy:=blend_somehow")
     output, _ = child.communicate(timeout=60)
     assert child.returncode == 2
     assert "scheduler.strategy" in output and "blend_somehow" in output
 
 
 def test_missing_joint_limit_names_the_parameter(spawn_python):
-    child = spawn_python(
-        "-m",
-        "fast_vla_ros.nodes.chunk_executor_node",
-        "--ros-args",
-        "-p",
-        "joint_names:=[shoulder_pan_joint]",
-        "-p",
-        "joint_limits.shoulder_pan_joint.lower:=-1.0",
-    )
+    child = spawn_python("-m", "fast_vla_ros.nodes.chunk_executor_node", "--ros-args",
+                         "-p", "joint_names:=[shoulder_pan_joint]", "-p", "joint_limits.shoulder_pan_joint.lower:=-1.0")
     output, _ = child.communicate(timeout=60)
     assert child.returncode == 2
     assert "joint_limits.shoulder_pan_joint.upper is required" in output
+

@@ -36,7 +36,8 @@ def test_joint_state_crosses_processes(rclpy_context, spawn_python):
     executor = SingleThreadedExecutor(context=rclpy_context)
     executor.add_node(node)
     try:
-        got_one = spin_until(executor, lambda: received or talker.poll() is not None, DISCOVERY_AND_DELIVERY_TIMEOUT_S)
+        got_one = spin_until(executor, lambda: received or talker.poll() is not None,
+                             DISCOVERY_AND_DELIVERY_TIMEOUT_S)
     finally:
         executor.shutdown()
         node.destroy_node()
@@ -60,15 +61,8 @@ def test_generated_action_chunk_message_round_trips(rclpy_context):
     publisher = node.create_publisher(ActionChunk, "action_chunk", 10)
     executor = SingleThreadedExecutor(context=rclpy_context)
     executor.add_node(node)
-    sent = ActionChunk(
-        joint_names=["a", "b"],
-        dt=0.02,
-        horizon=3,
-        positions=[0.0, 1.0, 0.1, 1.1, 0.2, 1.2],
-        tokens=[5, 900, 17],
-        tokenizer="fast",
-        inference_latency=0.031,
-    )
+    sent = ActionChunk(joint_names=["a", "b"], dt=0.02, horizon=3, positions=[0.0, 1.0, 0.1, 1.1, 0.2, 1.2],
+                       tokens=[5, 900, 17], tokenizer="fast", inference_latency=0.031)
 
     def publish_until_received() -> bool:
         if not received:

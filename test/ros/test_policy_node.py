@@ -39,10 +39,8 @@ class Inputs:
         self.frames, self.state, self.joint_names, self.instruction = scene
         node = harness.node
         self._node = node
-        self._cameras = {
-            name: node.create_publisher(Image, f"/camera/{name}/image_raw", qos_profile_sensor_data)
-            for name in self.frames
-        }
+        self._cameras = {name: node.create_publisher(Image, f"/camera/{name}/image_raw", qos_profile_sensor_data)
+                         for name in self.frames}
         self._joint_states = node.create_publisher(JointState, "/joint_states", 10)
         self.instruction_pub = node.create_publisher(String, "/instruction", LATCHED)
         self.bad_image: Image | None = None
@@ -84,11 +82,8 @@ def test_policy_node_publishes_chunks_and_survives_bad_inputs(harness, spawn_pyt
     bad_inputs = [
         ("joint_state", nan_state, "non-finite positions"),
         ("joint_state", JointState(name=["mystery_joint"] * 7, position=[0.0] * 7), "lacks joints"),
-        (
-            "image",
-            Image(height=224, width=224, encoding="32FC1", step=896, data=bytes(224 * 896)),
-            "unsupported image encoding",
-        ),
+        ("image", Image(height=224, width=224, encoding="32FC1", step=896, data=bytes(224 * 896)),
+         "unsupported image encoding"),
         ("image", rgb_to_image(np.zeros((100, 120, 3), np.uint8), Time(), "scene"), "expected 224x224"),
         ("instruction", String(data="   "), "instruction is empty"),
         ("instruction", String(data="touch " * 300), "more than max_instruction_bytes"),
@@ -101,9 +96,8 @@ def test_policy_node_publishes_chunks_and_survives_bad_inputs(harness, spawn_pyt
         else:
             inputs.instruction_pub.publish(bad)
         harness.spin_until(
-            lambda r=reason: (
-                statuses and statuses[-1].state == PolicyStatus.STATE_INPUT_ERROR and r in statuses[-1].message
-            ),
+            lambda r=reason: statuses and statuses[-1].state == PolicyStatus.STATE_INPUT_ERROR
+            and r in statuses[-1].message,
             what=f"an input error saying '{reason}'",
         )
         # While the bad input persists no chunk is published. One status later, a chunk published before

@@ -16,7 +16,9 @@ SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 HORIZON, ACTION_DIM, SCALE = 50, 7, 10.0
 
 
-def smooth_chunks(rng: np.random.Generator, n: int, horizon: int = HORIZON, action_dim: int = ACTION_DIM) -> np.ndarray:
+def smooth_chunks(
+    rng: np.random.Generator, n: int, horizon: int = HORIZON, action_dim: int = ACTION_DIM
+) -> np.ndarray:
     """Sums of a few low-frequency cosines with random offsets, inside [-1, 1]: what FAST is made for."""
     t = np.linspace(0.0, 1.0, horizon)[None, :, None, None]
     frequency = rng.uniform(0.0, 2.0, (n, 1, action_dim, 3))
