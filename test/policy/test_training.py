@@ -125,9 +125,9 @@ def test_lookahead_settings_are_checked():
     assert TrainingConfig().lookahead_rows.size == 0
 
 
-def test_lookahead_head_learns_resumes_and_stays_out_of_the_policy(binning_parts, tmp_path):
-    samples = long_samples(8)
-    schedule = TrainingConfig(
+def head_schedule(**heads) -> TrainingConfig:
+    """40 quick steps, losses logged every 10 and checkpoints every 20, with the training heads asked for."""
+    return TrainingConfig(
         steps=40,
         batch_size=4,
         learning_rate=3e-3,
@@ -135,9 +135,13 @@ def test_lookahead_head_learns_resumes_and_stays_out_of_the_policy(binning_parts
         validate_every=10,
         checkpoint_every=20,
         shuffle_buffer=4,
-        lookahead_steps=16,
-        lookahead_stride=4,
+        **heads,
     )
+
+
+def test_lookahead_head_learns_resumes_and_stays_out_of_the_policy(binning_parts, tmp_path):
+    samples = long_samples(8)
+    schedule = head_schedule(lookahead_steps=16, lookahead_stride=4)
     out_dir = tmp_path / "run"
     _, history = train(samples, out_dir, schedule, binning_parts, progress=False)
     assert [s for s, _ in history.lookahead_loss] == [10, 20, 30, 40]
@@ -171,16 +175,7 @@ def coloured_block_samples(count: int) -> list:
 
 def test_colour_patch_head_learns_resumes_and_stays_out_of_the_policy(binning_parts, tmp_path):
     samples = coloured_block_samples(8)
-    schedule = TrainingConfig(
-        steps=40,
-        batch_size=4,
-        learning_rate=3e-3,
-        warmup_steps=2,
-        validate_every=10,
-        checkpoint_every=20,
-        shuffle_buffer=4,
-        colour_patch_weight=1.0,
-    )
+    schedule = head_schedule(colour_patch_weight=1.0)
     out_dir = tmp_path / "run"
     _, history = train(samples, out_dir, schedule, binning_parts, progress=False)
     assert [s for s, _ in history.colour_patch_loss] == [10, 20, 30, 40] and history.lookahead_loss == []
