@@ -10,21 +10,10 @@ on 127.0.0.1. Both are read when rclpy creates its context, so they must be set 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-PROFILE_FILE = Path(__file__).resolve().parents[2] / "config" / "dds" / "loopback_only.xml"
+from fast_vla_ros.package_files import package_file
 
-
-def find_profile_file() -> Path:
-    """The loopback profile in the source tree, or in share/fast_vla_ros when installed."""
-    if PROFILE_FILE.is_file():
-        return PROFILE_FILE
-    for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
-        candidate = Path(prefix) / "share" / "fast_vla_ros" / "config" / "dds" / "loopback_only.xml"
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError("loopback DDS profile config/dds/loopback_only.xml not found in the source tree "
-                            "or under any AMENT_PREFIX_PATH share/fast_vla_ros")
+PROFILE = "config/dds/loopback_only.xml"
 
 
 def loopback_dds_environment(domain_id: int, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -34,7 +23,7 @@ def loopback_dds_environment(domain_id: int, base: dict[str, str] | None = None)
     env = dict(os.environ if base is None else base)
     env.update(
         ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-        FASTDDS_DEFAULT_PROFILES_FILE=str(find_profile_file()),
+        FASTDDS_DEFAULT_PROFILES_FILE=str(package_file(PROFILE)),
         RMW_IMPLEMENTATION="rmw_fastrtps_cpp",
         ROS_DOMAIN_ID=str(domain_id),
     )

@@ -21,7 +21,6 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
@@ -42,12 +41,12 @@ from fast_vla_ros.nodes.conversions import (
 )
 from fast_vla_ros.nodes.diagnostics import diagnostic_array
 from fast_vla_ros.nodes.node_main import run_node
+from fast_vla_ros.package_files import package_file
 from fast_vla_ros.types import Observation
 
 INSTRUCTION_QOS = QoSProfile(
     depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
 )
-DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "models" / "default"
 
 
 @dataclass
@@ -63,7 +62,7 @@ class PolicyNode(Node):
         super().__init__("policy_node")
         self._shutdown = threading.Event()
         self._worker: threading.Thread | None = None
-        policy_dir = self.declare_parameter("policy_dir", "").value or str(find_default_policy())
+        policy_dir = self.declare_parameter("policy_dir", "").value or str(package_file("models/default"))
         device = self.declare_parameter("device", "auto").value
         cpu_threads = int(self.declare_parameter("cpu_threads", 1).value)
         self._replan_period = float(self.declare_parameter("replan_period", 0.4).value)
@@ -274,22 +273,6 @@ class PolicyNode(Node):
         if self._worker is not None:
             self._worker.join(timeout=5.0)
         super().destroy_node()
-
-
-def find_default_policy() -> Path:
-    """The shipped default policy: in the source tree, or under share/fast_vla_ros when installed."""
-    if (DEFAULT_POLICY / "config.json").is_file():
-        return DEFAULT_POLICY
-    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
-
-    try:
-        installed = Path(get_package_share_directory("fast_vla_ros")) / "models" / "default"
-    except PackageNotFoundError:
-        installed = None
-    if installed is None or not (installed / "config.json").is_file():
-        raise FileNotFoundError(f"no default policy at {DEFAULT_POLICY} or share/fast_vla_ros/models/default; "
-                                "set parameter policy_dir")
-    return installed
 
 
 def main(args: list[str] | None = None) -> int:

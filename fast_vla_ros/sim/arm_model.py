@@ -13,10 +13,10 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from fast_vla_ros.package_files import package_file
 from fast_vla_ros.types import JointLimits
 
 SCENE_XML = Path(__file__).resolve().parent / "assets" / "arm_scene.xml"
-DEFAULT_LIMITS_YAML = Path(__file__).resolve().parents[2] / "config" / "sim_arm_limits.yaml"
 GRIPPER_JOINT = "gripper_joint"
 # The second finger mirrors gripper_joint through its own actuator; it is not part of the action.
 GRIPPER_MIRROR_JOINT = "gripper_mirror_joint"
@@ -50,10 +50,15 @@ class ArmModel:
         return len(self.joint_names) - 1
 
 
+def default_limits() -> JointLimits:
+    """The simulated arm's limits, from the checkout's or the installed config/sim_arm_limits.yaml."""
+    return JointLimits.from_yaml(package_file("config/sim_arm_limits.yaml"))
+
+
 def load_arm_model(limits: JointLimits | None = None, xml_path: str | Path = SCENE_XML) -> ArmModel:
     """Compile the scene and check that ``limits`` (default: the project's YAML) matches the MJCF."""
     if limits is None:
-        limits = JointLimits.from_yaml(DEFAULT_LIMITS_YAML)
+        limits = default_limits()
     model = mujoco.MjModel.from_xml_path(str(xml_path))
     if limits.joint_names[-1] != GRIPPER_JOINT:
         raise ValueError(f"the last joint in the limits must be '{GRIPPER_JOINT}', got {limits.joint_names}")

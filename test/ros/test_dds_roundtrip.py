@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fast_vla_ros.nodes.loopback_dds import find_profile_file
+from fast_vla_ros.nodes.loopback_dds import PROFILE
+from fast_vla_ros.package_files import package_file
 
 pytestmark = pytest.mark.ros
 
@@ -82,7 +83,7 @@ def test_generated_action_chunk_message_round_trips(rclpy_context):
 def test_processes_get_loopback_only_dds(ros_env):
     assert ros_env["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
     profile = Path(ros_env["FASTDDS_DEFAULT_PROFILES_FILE"])
-    assert profile == find_profile_file() and profile.is_file()
+    assert profile == package_file(PROFILE) and profile.is_file()
     root = ET.parse(profile).getroot()
     ns = {"dds": "http://www.eprosima.com/XMLSchemas/fastRTPS_Profiles"}
     whitelisted = [a.text for a in root.iterfind(".//dds:interfaceWhiteList/dds:address", ns)]

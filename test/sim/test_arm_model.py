@@ -5,12 +5,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from fast_vla_ros.sim.arm_model import DEFAULT_LIMITS_YAML, load_arm_model
-from fast_vla_ros.types import JointLimits
+from fast_vla_ros.sim.arm_model import default_limits, load_arm_model
 
 
 def test_model_matches_limits_yaml():
-    limits = JointLimits.from_yaml(DEFAULT_LIMITS_YAML)
+    limits = default_limits()
     arm = load_arm_model(limits)
     assert arm.joint_names == limits.joint_names
     model = arm.model
@@ -25,7 +24,7 @@ def test_physics_runs_at_500_hz_or_faster():
 
 
 def test_mismatched_limits_are_rejected_with_the_joint_named():
-    limits = JointLimits.from_yaml(DEFAULT_LIMITS_YAML)
+    limits = default_limits()
     upper = limits.upper.copy()
     upper[2] += 0.1
     with pytest.raises(ValueError, match="elbow_joint"):
@@ -33,7 +32,7 @@ def test_mismatched_limits_are_rejected_with_the_joint_named():
 
 
 def test_unknown_joint_is_rejected():
-    limits = JointLimits.from_yaml(DEFAULT_LIMITS_YAML)
+    limits = default_limits()
     names = ("shoulder_yaw_joint", *limits.joint_names[1:])
     with pytest.raises(ValueError, match="shoulder_yaw_joint"):
         load_arm_model(dataclasses.replace(limits, joint_names=names))
@@ -42,5 +41,5 @@ def test_unknown_joint_is_rejected():
 def test_home_pose_is_inside_limits():
     from fast_vla_ros.sim.arm_model import HOME_POSITIONS
 
-    limits = JointLimits.from_yaml(DEFAULT_LIMITS_YAML)
+    limits = default_limits()
     assert np.all(HOME_POSITIONS >= limits.lower) and np.all(HOME_POSITIONS <= limits.upper)
