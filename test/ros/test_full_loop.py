@@ -98,16 +98,22 @@ def test_new_instruction_mid_episode_is_planned_for_within_one_chunk(loop):
 
 
 def test_nan_joint_state_does_not_reach_the_arm(loop):
-    """A corrupt joint state from the robot side is rejected by the executor with a reason; it keeps running."""
+    """A corrupt joint state from the robot side is rejected by the executor with a reason; it keeps running.
+    The faulty driver streams at 50 Hz, so no single message can be lost before DDS has matched it."""
     runner, processes = loop
     record = runner.begin_episode("touch", 900_005, EPISODE_TIMEOUT_S)
     publisher = runner.node.create_publisher(JointState, "/joint_states", 10)
     runner.spin_until(lambda: bool(record.joint_names), 5.0, "joint states")
     names = list(record.joint_names)
-    publisher.publish(JointState(name=names, position=[float("nan")] * len(names)))
-    assert runner.spin_until(
-        lambda: "NaN" in runner.executor_diagnostics.get("last_problem", ""), 5.0, "the executor to report it"
-    ), runner.executor_diagnostics
+    faulty_driver = runner.node.create_timer(
+        0.02, lambda: publisher.publish(JointState(name=names, position=[float("nan")] * len(names)))
+    )
+    try:
+        assert runner.spin_until(
+            lambda: "NaN" in runner.executor_diagnostics.get("last_problem", ""), 5.0, "the executor to report it"
+        ), runner.executor_diagnostics
+    finally:
+        runner.node.destroy_timer(faulty_driver)
     runner.end_episode(record)
     assert commanded_steps(record).max() <= MAX_STEP + 1e-9
     processes.check_alive()
