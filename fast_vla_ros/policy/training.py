@@ -56,6 +56,9 @@ TrainingSample = tuple[Observation, np.ndarray]
 STATE_TENSORS_FILE = "training_state.safetensors"
 STATE_FILE = "training_state.json"
 HEADS_PREFIX = "training_heads."
+# Training states written before the colour-patch head kept the lookahead head under its own prefix;
+# runs started then still resume.
+LEGACY_HEAD_PREFIXES = {"lookahead_head.": f"{HEADS_PREFIX}lookahead."}
 IGNORE = -100
 
 
@@ -405,6 +408,10 @@ def _save(
 def _restore(out_dir: Path, optimizer: torch.optim.Optimizer, heads: torch.nn.ModuleDict) -> TrainingHistory:
     document = json.loads((out_dir / STATE_FILE).read_text())
     tensors = load_file(str(out_dir / STATE_TENSORS_FILE))
+    for name in list(tensors):
+        for legacy, current in LEGACY_HEAD_PREFIXES.items():
+            if name.startswith(legacy):
+                tensors[current + name[len(legacy) :]] = tensors.pop(name)
     head_tensors = {k[len(HEADS_PREFIX) :]: tensors.pop(k) for k in list(tensors) if k.startswith(HEADS_PREFIX)}
     trained_with = sorted({name.split(".", 1)[0] for name in head_tensors})
     if trained_with != sorted(heads):

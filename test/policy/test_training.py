@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from fast_vla_ros.policy.checkpoint import load_checkpoint, load_policy
 from fast_vla_ros.policy.config import PolicyConfig
@@ -158,6 +158,21 @@ def test_lookahead_head_learns_resumes_and_stays_out_of_the_policy(binning_parts
     without = TrainingConfig(**{**longer.__dict__, "steps": 60, "lookahead_steps": 0})
     with pytest.raises(ValueError, match=r"trained with the training heads \[.lookahead.\]"):
         train(samples, out_dir, without, None, progress=False)
+
+
+def test_a_training_state_saved_before_the_colour_patch_head_still_resumes(binning_parts, tmp_path):
+    """Those states kept the lookahead head as ``lookahead_head.*``; a run started then must continue."""
+    samples = long_samples(8)
+    schedule = head_schedule(lookahead_steps=16, lookahead_stride=4)
+    out_dir = tmp_path / "run"
+    _, history = train(samples, out_dir, dataclasses.replace(schedule, steps=20), binning_parts, progress=False)
+    path = out_dir / "training_state.safetensors"
+    state = load_file(str(path))
+    current = "training_heads.lookahead."
+    save_file({k.replace(current, "lookahead_head.", 1): v for k, v in state.items()}, str(path))
+    assert not any(k.startswith(current) for k in load_file(str(path)))
+    _, resumed = train(samples, out_dir, schedule, None, progress=False)
+    assert resumed.step == 40 and resumed.lookahead_loss[:2] == history.lookahead_loss
 
 
 def coloured_block_samples(count: int) -> list:
