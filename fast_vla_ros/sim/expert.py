@@ -67,12 +67,14 @@ def waypoints(episode: TaskEpisode) -> list[Waypoint]:
     t = episode.target
     x, y = t.x, t.y
     if episode.family == "touch":
+        # The plan ends resting on the object. Rising back to a hover after the touch would end the
+        # demonstration in nearly the pose it held just before descending, and a policy that sees only
+        # the present cannot tell "about to touch" from "already touched": it learned to stop there.
         yaw = _grasp_yaw(t)
         return [
             Waypoint((x, y, APPROACH_HEIGHT), yaw, GRIPPER_CLOSED, 1.3),
             Waypoint((x, y, 0.047), yaw, GRIPPER_CLOSED, 0.8),  # fingertips 8 mm into the top face
             Waypoint((x, y, 0.047), yaw, GRIPPER_CLOSED, 0.3),
-            Waypoint((x, y, 0.10), yaw, GRIPPER_CLOSED, 0.6),
         ]
     if episode.family == "push":
         d = episode.direction

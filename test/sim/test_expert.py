@@ -8,6 +8,7 @@ import pytest
 
 from fast_vla_ros.sim.demonstrations import run_expert_episode
 from fast_vla_ros.sim.expert import CONTROL_DT, ScriptedExpert
+from fast_vla_ros.sim.scene import OBJECT_HALF_HEIGHT
 from fast_vla_ros.sim.simulator import ArmSimulator
 from fast_vla_ros.sim.tasks import TASK_FAMILIES
 
@@ -52,3 +53,15 @@ def test_success_is_about_the_named_object(sim):
         sim.advance(CONTROL_DT)
     assert sim.object_position(1)[2] > 0.08, "the expert should have lifted the other object"
     assert not sim.success()
+
+
+def test_a_touch_demonstration_ends_resting_on_the_object(sim):
+    """A policy sees only the present, and it imitates a demonstration's last frames too. Touch plans used
+    to rise back to a hover after the contact, a pose like the one just before the descent; the policy
+    learned to stop in that hover without ever touching."""
+    assert run_expert_episode(sim, ScriptedExpert(sim.arm), "touch", 11)
+    tcp = sim.data.site_xpos[sim.arm.tcp_site_id]
+    target = sim.object_position(0)
+    assert np.linalg.norm(tcp[:2] - target[:2]) < 0.01
+    fingertip_below_tcp = 0.015
+    assert tcp[2] - fingertip_below_tcp < target[2] + OBJECT_HALF_HEIGHT + 0.005, "the plan should end on the top face"
