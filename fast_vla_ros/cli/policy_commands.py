@@ -75,6 +75,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "and where (labels from the pixels' hues), e.g. 1; it makes a locating probe learn far sooner, but "
         "did not improve a full 52-min training (docs/policy.md) (default 0: off)",
     )
+    train.add_argument(
+        "--named-colour-weight",
+        type=float,
+        default=0.0,
+        help="weight of a training-only head that labels every image token, after the decoder, with whether "
+        "its patch shows the colour the instruction names (default 0: off)",
+    )
     train.add_argument("--steps", type=int, default=3000, help="optimizer steps (default 3000)")
     train.add_argument("--batch-size", type=int, default=32, help="samples per step (default 32)")
     train.add_argument("--learning-rate", type=float, default=5e-4, help="peak AdamW learning rate (default 5e-4)")
@@ -155,6 +162,7 @@ def train_policy(args: argparse.Namespace) -> int:
             lookahead_stride=args.lookahead_stride,
             lookahead_weight=args.lookahead_weight,
             colour_patch_weight=args.colour_patch_weight,
+            named_colour_weight=args.named_colour_weight,
             seed=args.seed,
         )
     except ValueError as error:

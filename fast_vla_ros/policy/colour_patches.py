@@ -7,6 +7,11 @@ one CPU core), the correlation on new layouts stayed at 0.0 (depth) and 0.3 (lat
 The same probe with this head on the image tokens reached 0.91 and 0.48: once every patch token says
 "red here, at this spot in the patch", the decoder only has to learn to look up the named colour.
 
+A second head (``NamedColourHead``) reads the same patches after the decoder, where image tokens have
+attended to the instruction, and labels each with whether it shows the colour the instruction *names*.
+It splits the lookup a policy must learn into two dense steps: every patch token learns "I am the named
+object, here", and the prompt's last token then only has to gather the tokens that say so.
+
 The labels come from the pixels themselves (saturated hues on an unsaturated scene), so any recorded
 data set gets them for free; the bands match the simulator's object colours. The head reads the image
 tokens the decoder receives (the multi-modal projector's output) and never enters the policy.
@@ -85,6 +90,29 @@ def colour_patch_targets(
     return torch.stack(presence + centroids, dim=-1)
 
 
+def named_colour(instruction: str, bands: tuple[HueBand, ...] = OBJECT_COLOURS) -> int:
+    """Index into ``bands`` of the first colour the instruction names; -1 when it names none."""
+    names = [band.name for band in bands]
+    for word in instruction.lower().replace(",", " ").split():
+        if word in names:
+            return names.index(word)
+    return -1
+
+
+def _presence_and_centroid_loss(
+    predicted: torch.Tensor, presence: torch.Tensor, centroids: torch.Tensor
+) -> torch.Tensor:
+    """Presence cross-entropy over every patch plus the centroid error over the patches that show the colour.
+
+    ``predicted`` [..., C + 2C] (logits, then u, v per colour), ``presence`` [..., C], ``centroids`` [..., 2C].
+    """
+    c = presence.shape[-1]
+    presence_loss = F.binary_cross_entropy_with_logits(predicted[..., :c], presence)
+    shown = presence.repeat_interleave(2, dim=-1)
+    centroid_error = ((predicted[..., c:] - centroids) ** 2 * shown).sum() / shown.sum().clamp(min=1.0)
+    return presence_loss + centroid_error
+
+
 class ColourPatchHead(torch.nn.Module):
     """Linear map from each image token to its colour labels (presence logits, then centroids)."""
 
@@ -98,13 +126,40 @@ class ColourPatchHead(torch.nn.Module):
 
     def loss(self, image_tokens: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Presence cross-entropy plus the centroid error over the patches that show the colour."""
-        predicted = self(image_tokens).float()
         c = self.colours
-        presence = targets[..., :c]
-        presence_loss = F.binary_cross_entropy_with_logits(predicted[..., :c], presence)
-        shown = presence.repeat_interleave(2, dim=-1)
-        centroid_error = ((predicted[..., c:] - targets[..., c:]) ** 2 * shown).sum() / shown.sum().clamp(min=1.0)
-        return presence_loss + centroid_error
+        return _presence_and_centroid_loss(self(image_tokens).float(), targets[..., :c], targets[..., c:])
+
+
+class NamedColourHead(torch.nn.Module):
+    """Linear map from each image token's decoder output to the named colour's label (presence, centroid)."""
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(hidden_size, 3)
+
+    def forward(self, image_hidden: torch.Tensor) -> torch.Tensor:
+        return self.linear(image_hidden)
+
+    def loss(self, image_hidden: torch.Tensor, targets: torch.Tensor, named: torch.Tensor) -> torch.Tensor:
+        """``image_hidden`` [N, P, H] and ``targets`` [N, P, 3C] per camera frame, ``named`` [N] band indices.
+
+        Frames whose instruction names no known colour (``named == -1``) do not count; 0 when none does.
+        """
+        keep = named >= 0
+        if not keep.any():
+            return image_hidden.sum() * 0.0
+        presence, centroids = named_colour_targets(targets[keep], named[keep])
+        return _presence_and_centroid_loss(self(image_hidden[keep]).float(), presence, centroids)
+
+
+def named_colour_targets(targets: torch.Tensor, named: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """From ``colour_patch_targets`` [N, P, 3C] and band indices ``named`` [N] (all >= 0): each frame's
+    named colour alone, as presence [N, P, 1] and centroid [N, P, 2]."""
+    colours = targets.shape[-1] // 3
+    rows = torch.arange(len(named), device=named.device)
+    presence = targets[rows, :, named][..., None]
+    u, v = colours + 2 * named, colours + 2 * named + 1
+    return presence, torch.stack([targets[rows, :, u], targets[rows, :, v]], dim=-1)
 
 
 @contextmanager

@@ -23,6 +23,8 @@ serves training only (its weights live in the training state, not in the policy)
 Optionally (``TrainingConfig.colour_patch_weight``) a second training-only head labels every image token
 with the object colours its patch shows and where (``colour_patches``): dense supervision that teaches the
 vision tower to see the colours instructions name long before the action loss alone would.
+``TrainingConfig.named_colour_weight`` adds a third: the same patches after the decoder, labelled with
+whether they show the colour the instruction names (``NamedColourHead``).
 """
 
 from __future__ import annotations
@@ -43,7 +45,13 @@ from tqdm import tqdm
 from fast_vla_ros.policy.action_space import ActionSpace
 from fast_vla_ros.policy.block_decoding import block_attention_mask, block_suffix, position_bias
 from fast_vla_ros.policy.checkpoint import PolicyParts, load_checkpoint, save_checkpoint
-from fast_vla_ros.policy.colour_patches import ColourPatchHead, captured_output, colour_patch_targets
+from fast_vla_ros.policy.colour_patches import (
+    ColourPatchHead,
+    NamedColourHead,
+    captured_output,
+    colour_patch_targets,
+    named_colour,
+)
 from fast_vla_ros.policy.config import TINY, ModelSize, PolicyConfig
 from fast_vla_ros.policy.images import stack_cameras, to_pixels
 from fast_vla_ros.policy.model import build_model, image_size, image_tokens_per_camera
@@ -87,6 +95,8 @@ class TrainingConfig:
     lookahead_weight: float = 1.0
     # Weight of the per-patch colour labels (see colour_patches) against the token cross-entropy; 0 = off.
     colour_patch_weight: float = 0.0
+    # Weight of the named-colour labels on the decoder's image tokens (see colour_patches); 0 = off.
+    named_colour_weight: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -95,8 +105,9 @@ class TrainingConfig:
                 "lookahead_steps and lookahead_weight must be >= 0 and lookahead_stride positive, got "
                 f"{self.lookahead_steps}, {self.lookahead_weight} and {self.lookahead_stride}"
             )
-        if self.colour_patch_weight < 0:
-            raise ValueError(f"colour_patch_weight must be >= 0, got {self.colour_patch_weight}")
+        for name in ("colour_patch_weight", "named_colour_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
     @property
     def lookahead_rows(self) -> np.ndarray:
@@ -118,6 +129,7 @@ class TrainingHistory:
     validation_loss: list[tuple[int, float]] = field(default_factory=list)
     lookahead_loss: list[tuple[int, float]] = field(default_factory=list)  # (step, mean lookahead mse)
     colour_patch_loss: list[tuple[int, float]] = field(default_factory=list)  # (step, mean colour-label loss)
+    named_colour_loss: list[tuple[int, float]] = field(default_factory=list)  # (step, mean named-colour loss)
 
 
 def new_policy_parts(
@@ -165,12 +177,13 @@ class Batch:
     # the cross-entropy among those ids alone, exactly the choice constrained decoding makes.
     target_bias: torch.Tensor | None = None
     lookahead: torch.Tensor | None = None  # [B, P, D] normalized future actions (lookahead regression only)
+    named_colours: torch.Tensor | None = None  # [B] colour band each instruction names, -1 for none
 
     def to(self, device: torch.device) -> Batch:
         tensors = ("input_ids", "token_type_ids", "attention_mask", "labels", "pixel_values")
         optional = {
             name: None if getattr(self, name) is None else getattr(self, name).to(device)
-            for name in ("target_bias", "lookahead")
+            for name in ("target_bias", "lookahead", "named_colours")
         }
         return Batch(*(getattr(self, f).to(device) for f in tensors), next_token=self.next_token, **optional)
 
@@ -245,13 +258,24 @@ def collate(
         windows = [np.asarray(t)[lookahead_rows] for _, t in samples]
         normalized = [space.normalize_targets(w, s) for w, s in zip(windows, states, strict=True)]
         lookahead = torch.tensor(np.stack(normalized), dtype=torch.float32)
+    named = torch.tensor([named_colour(observation.instruction) for observation, _ in samples])
     if block is None:
-        return Batch(input_ids, token_type_ids, attention_mask, labels, pixels, lookahead=lookahead)
+        return Batch(
+            input_ids, token_type_ids, attention_mask, labels, pixels, lookahead=lookahead, named_colours=named
+        )
     lengths = [len(p) + len(s) for p, s, _ in sequences]
     mask = block_attention_mask(prefixes, lengths, length, block, torch.float32)
     bias = position_bias(vocab, parts.action_tokenizer.allowed_token_ranges())
     return Batch(
-        input_ids, token_type_ids, mask, labels, pixels, next_token=False, target_bias=bias, lookahead=lookahead
+        input_ids,
+        token_type_ids,
+        mask,
+        labels,
+        pixels,
+        next_token=False,
+        target_bias=bias,
+        lookahead=lookahead,
+        named_colours=named,
     )
 
 
@@ -275,7 +299,7 @@ class LookaheadHead(torch.nn.Module):
 
 
 def training_heads(config: TrainingConfig, hidden_size: int, action_dim: int) -> torch.nn.ModuleDict:
-    """The training-only heads ``config`` asks for ("lookahead", "colour_patches"), seeded like the model."""
+    """The training-only heads ``config`` asks for ("lookahead", "colour_patches", "named_colour"), seeded."""
     heads = torch.nn.ModuleDict()
     with torch.random.fork_rng(devices=[]):  # without reseeding the caller's generator
         torch.manual_seed(config.seed)
@@ -283,6 +307,8 @@ def training_heads(config: TrainingConfig, hidden_size: int, action_dim: int) ->
             heads["lookahead"] = LookaheadHead(hidden_size, len(config.lookahead_rows), action_dim)
         if config.colour_patch_weight > 0:
             heads["colour_patches"] = ColourPatchHead(hidden_size)
+        if config.named_colour_weight > 0:
+            heads["named_colour"] = NamedColourHead(hidden_size)
     return heads
 
 
@@ -296,10 +322,16 @@ def training_losses(model: torch.nn.Module, heads: torch.nn.ModuleDict, batch: B
             raise ValueError("the lookahead head needs batches collated with lookahead_rows")
         prefix_lengths = (batch.token_type_ids == 0).sum(dim=1)
         losses["lookahead"] = F.mse_loss(heads["lookahead"](hidden, prefix_lengths).float(), batch.lookahead)
+    if "colour_patches" in heads or "named_colour" in heads:
+        targets = colour_patch_targets(batch.pixel_values, model.config.vision_config.patch_size)
     if "colour_patches" in heads:
-        patch = model.config.vision_config.patch_size
-        targets = colour_patch_targets(batch.pixel_values, patch)
         losses["colour_patches"] = heads["colour_patches"].loss(image_tokens[0], targets)
+    if "named_colour" in heads:
+        frames, patches = targets.shape[:2]  # frames = batch rows x cameras, each row's cameras in order
+        cameras = frames // hidden.shape[0]
+        image_hidden = hidden[:, : cameras * patches].reshape(frames, patches, hidden.shape[-1])
+        named = batch.named_colours.repeat_interleave(cameras)
+        losses["named_colour"] = heads["named_colour"].loss(image_hidden, targets, named)
     return losses
 
 
@@ -417,7 +449,7 @@ def _restore(out_dir: Path, optimizer: torch.optim.Optimizer, heads: torch.nn.Mo
     if trained_with != sorted(heads):
         raise ValueError(
             f"{out_dir} was trained with the training heads {trained_with or 'none'}, this run asks for "
-            f"{sorted(heads) or 'none'}; resume it with the same lookahead and colour-patch settings"
+            f"{sorted(heads) or 'none'}; resume it with the same lookahead, colour-patch and named-colour settings"
         )
     heads.load_state_dict(head_tensors)
     moments: dict[int, dict[str, torch.Tensor]] = {}
@@ -430,7 +462,7 @@ def _restore(out_dir: Path, optimizer: torch.optim.Optimizer, heads: torch.nn.Mo
         history["step"],
         *(
             [tuple(x) for x in history.get(name, [])]
-            for name in ("train_loss", "validation_loss", "lookahead_loss", "colour_patch_loss")
+            for name in ("train_loss", "validation_loss", "lookahead_loss", "colour_patch_loss", "named_colour_loss")
         ),
     )
 
@@ -463,7 +495,12 @@ def train(
     model = parts.model.to(device=device, dtype=torch.float32).train()
     heads = training_heads(config, model.config.text_config.hidden_size, parts.action_space.action_dim)
     heads = heads.to(device).train()
-    weights = {"tokens": 1.0, "lookahead": config.lookahead_weight, "colour_patches": config.colour_patch_weight}
+    weights = {
+        "tokens": 1.0,
+        "lookahead": config.lookahead_weight,
+        "colour_patches": config.colour_patch_weight,
+        "named_colour": config.named_colour_weight,
+    }
     parameters = [*model.parameters(), *heads.parameters()]
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
     history = _restore(out_dir, optimizer, heads) if resuming else TrainingHistory()
@@ -473,7 +510,11 @@ def train(
     batches = _batches(parts, samples, config.batch_size, config.state_noise, noise_rng, rows)
     running = dict.fromkeys(["tokens", *heads], 0.0)
     running_steps = 0
-    logged = {"lookahead": ("lookahead_loss", "lookahead mse"), "colour_patches": ("colour_patch_loss", "colour loss")}
+    logged = {
+        "lookahead": ("lookahead_loss", "lookahead mse"),
+        "colour_patches": ("colour_patch_loss", "colour loss"),
+        "named_colour": ("named_colour_loss", "named-colour loss"),
+    }
     with tqdm(total=config.steps, initial=history.step, desc="train", unit="step", disable=not progress) as bar:
         while history.step < config.steps:
             for group in optimizer.param_groups:

@@ -11,11 +11,15 @@ from hypothesis import strategies as st
 from fast_vla_ros.policy.colour_patches import (
     OBJECT_COLOURS,
     ColourPatchHead,
+    NamedColourHead,
     captured_output,
     colour_patch_targets,
     hue_saturation_value,
+    named_colour,
+    named_colour_targets,
 )
 from fast_vla_ros.sim.scene import COLOURS
+from fast_vla_ros.sim.tasks import TASK_FAMILIES
 
 TABLE_RGB = (0.72, 0.6, 0.45)  # the simulator's table material
 BAND = {band.name: index for index, band in enumerate(OBJECT_COLOURS)}
@@ -90,3 +94,43 @@ def test_captured_output_collects_during_the_block_only():
         first = layer(torch.ones(1, 3))
     layer(torch.zeros(1, 3))
     assert len(outputs) == 1 and torch.equal(outputs[0], first)
+
+
+def test_every_simulator_instruction_names_its_targets_colour():
+    rng = np.random.default_rng(3)
+    for family in TASK_FAMILIES.values():
+        for _ in range(20):
+            episode = family.sample(rng)
+            assert OBJECT_COLOURS[named_colour(episode.instruction)].name == episode.target.colour
+
+
+@pytest.mark.parametrize(
+    ("instruction", "expected"),
+    [("Push the BLUE block, then stop", BAND["blue"]), ("wave", -1), ("reddish thing", -1)],
+)
+def test_named_colour_matches_whole_words_only(instruction, expected):
+    assert named_colour(instruction) == expected
+
+
+def test_named_targets_are_the_named_colours_own_labels():
+    image = table()
+    image[2:6, 2:6] = COLOURS["red"]  # patch 0
+    image[20:24, 26:30] = COLOURS["blue"]  # patch 3
+    targets = colour_patch_targets(as_pixels(np.stack([image, image])[0]).repeat(2, 1, 1, 1), patch_size=16)
+    presence, centroids = named_colour_targets(targets, torch.tensor([BAND["red"], BAND["blue"]]))
+    assert presence[..., 0].tolist() == [[1, 0, 0, 0], [0, 0, 0, 1]]
+    assert torch.equal(centroids[0, 0], targets[0, 0, C + 2 * BAND["red"] : C + 2 * BAND["red"] + 2])
+    assert torch.equal(centroids[1, 3], targets[1, 3, C + 2 * BAND["blue"] : C + 2 * BAND["blue"] + 2])
+
+
+def test_named_colour_loss_skips_frames_that_name_no_colour():
+    torch.manual_seed(0)
+    head = NamedColourHead(hidden_size=8)
+    hidden, targets = torch.randn(2, 4, 8), torch.zeros(2, 4, 3 * C)
+    targets[1, 2, BAND["green"]] = 1.0
+    head.requires_grad_(False)
+    both = head.loss(hidden, targets, torch.tensor([BAND["green"], BAND["green"]]))
+    second_only = head.loss(hidden[1:], targets[1:], torch.tensor([BAND["green"]]))
+    assert float(head.loss(hidden, targets, torch.tensor([-1, BAND["green"]]))) == pytest.approx(float(second_only))
+    assert float(both) != pytest.approx(float(second_only))
+    assert float(head.loss(hidden, targets, torch.tensor([-1, -1]))) == 0.0

@@ -207,3 +207,29 @@ def test_colour_patch_head_learns_resumes_and_stays_out_of_the_policy(binning_pa
 def test_colour_patch_weight_must_not_be_negative():
     with pytest.raises(ValueError, match="colour_patch_weight"):
         TrainingConfig(colour_patch_weight=-1.0)
+
+
+def test_named_colour_head_learns_resumes_and_stays_out_of_the_policy(binning_parts, tmp_path):
+    samples = [
+        (dataclasses.replace(observation, instruction="touch the red cube"), targets)
+        for observation, targets in coloured_block_samples(8)
+    ]
+    schedule = head_schedule(named_colour_weight=1.0)
+    out_dir = tmp_path / "run"
+    _, history = train(samples, out_dir, schedule, binning_parts, progress=False)
+    assert [s for s, _ in history.named_colour_loss] == [10, 20, 30, 40] and history.colour_patch_loss == []
+    assert history.named_colour_loss[-1][1] < 0.5 * history.named_colour_loss[0][1]
+    state = load_file(str(out_dir / "training_state.safetensors"))
+    hidden = binning_parts.model.config.text_config.hidden_size
+    assert state["training_heads.named_colour.linear.weight"].shape == (3, hidden)
+    assert not any("named" in name for name in load_file(str(out_dir / "model.safetensors")))
+    _, resumed = train(samples, out_dir, dataclasses.replace(schedule, steps=50), None, progress=False)
+    assert resumed.step == 50 and resumed.named_colour_loss[:4] == history.named_colour_loss
+    without = dataclasses.replace(schedule, steps=60, named_colour_weight=0.0)
+    with pytest.raises(ValueError, match=r"trained with the training heads \['named_colour'\]"):
+        train(samples, out_dir, without, None, progress=False)
+
+
+def test_named_colour_weight_must_not_be_negative():
+    with pytest.raises(ValueError, match="named_colour_weight"):
+        TrainingConfig(named_colour_weight=-0.5)
