@@ -23,11 +23,11 @@ def test_train_command_writes_a_policy_that_predicts(demos, tmp_path, capsys):
     common = ["train", "--data", str(demos), "--out", str(out), "--horizon", "10", "--stride", "10"]
     schedule = ["--batch-size", "4", "--validation-episodes", "1", "--validate-every", "2", "--threads", "1"]
     schedule += ["--lookahead-steps", "30", "--lookahead-stride", "10"]  # reaches past the 10-step chunks
-    schedule += ["--colour-patch-weight", "1"]
+    schedule += ["--colour-patch-weight", "1", "--named-colour-weight", "1"]
     assert main([*common, *schedule, "--steps", "2"]) == 0
     printed = capsys.readouterr()
     assert "fast tokenizer" in printed.out and "lookahead mse" in printed.err + printed.out
-    assert "colour loss" in printed.err + printed.out
+    assert "colour loss" in printed.err + printed.out and "named-colour loss" in printed.err + printed.out
     assert main([*common, *schedule, "--steps", "3"]) == 0  # continues the same run
     assert "resuming" in capsys.readouterr().out
     policy = load_policy(out)
@@ -57,6 +57,8 @@ def test_commands_reject_missing_inputs_clearly(tmp_path, capsys):
     assert "lookahead_stride" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "p"), "--colour-patch-weight", "-1"]) == 2
     assert "colour_patch_weight" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "p"), "--named-colour-weight", "-1"]) == 2
+    assert "named_colour_weight" in capsys.readouterr().err
     assert main(["eval", "--policy", str(tmp_path / "none")]) == 2
     assert "policy checkpoint directory not found" in capsys.readouterr().err
     assert main(["eval", "--policy", str(tmp_path), "--tasks", "juggle"]) == 2
