@@ -48,8 +48,7 @@ def commanded_steps(record) -> np.ndarray:
 
 
 def test_short_episode_closes_the_loop(loop):
-    """Instruction in, chunks out, the simulated arm moves under the executor's limits. (Task success of
-    the shipped policy is measured by benchmarks/policy.py, not asserted here: see the README.)"""
+    """Instruction in, chunks out, the simulated arm moves under the executor's limits."""
     runner, processes = loop
     record = runner.run_episode("touch", 900_001, timeout_s=8.0)
     assert record.armed, "the policy never planned for the instruction"
@@ -59,6 +58,25 @@ def test_short_episode_closes_the_loop(loop):
     assert commanded_steps(record).max() <= MAX_STEP + 1e-9
     measured = np.stack([q for _, q in record.measured])
     assert np.abs(measured[-1] - commanded[-1]).max() < 0.1, "the simulated arm does not follow the commands"
+    processes.check_alive()
+
+
+TOUCH_SEEDS = (900_011, 900_012, 900_013, 900_014, 900_015)
+
+
+def test_a_short_touch_episode_reaches_success(loop):
+    """The loop closes on the task itself: through the three nodes, the shipped policy touches the named
+    object. It succeeds in 0.6 of touch episodes (benchmarks/policy.py, README), so the test gives it up to
+    five seeded layouts and requires one success: all five fail with a probability of about 1 %, while
+    the previous default (0.06) would fail the test three times in four."""
+    runner, processes = loop
+    outcomes = []
+    for seed in TOUCH_SEEDS:
+        record = runner.run_episode("touch", seed, timeout_s=12.0)
+        outcomes.append((seed, record.success, round(record.seconds, 1)))
+        if record.success:
+            break
+    assert any(success for _, success, _ in outcomes), f"no touch episode succeeded (seed, success, s): {outcomes}"
     processes.check_alive()
 
 
