@@ -72,15 +72,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=0.0,
         help="weight of a training-only head that labels every image patch with the object colours it shows "
-        "and where (labels from the pixels' hues), e.g. 1; it makes a locating probe learn far sooner, but "
-        "did not improve a full 52-min training (docs/policy.md) (default 0: off)",
+        "and where (labels from the pixels' hues); the shipped default uses 1, with --named-colour-weight 1 "
+        "(docs/policy.md) (default 0: off)",
     )
     train.add_argument(
         "--named-colour-weight",
         type=float,
         default=0.0,
         help="weight of a training-only head that labels every image token, after the decoder, with whether "
-        "its patch shows the colour the instruction names (default 0: off)",
+        "its patch shows the colour the instruction names; the shipped default uses 1 (default 0: off)",
     )
     train.add_argument("--steps", type=int, default=3000, help="optimizer steps (default 3000)")
     train.add_argument("--batch-size", type=int, default=32, help="samples per step (default 32)")
