@@ -188,25 +188,28 @@ def coloured_block_samples(count: int) -> list:
     return samples
 
 
+def trained_with_head(parts, samples, out_dir, schedule, head: str, outputs: int, loss_field: str):
+    """Train ``schedule`` with one training head; check its loss fell, its weights sit in the training
+    state with ``outputs`` rows, and none of them entered the policy. Returns the history."""
+    _, history = train(samples, out_dir, schedule, parts, progress=False)
+    losses = getattr(history, loss_field)
+    assert [s for s, _ in losses] == [10, 20, 30, 40] and losses[-1][1] < 0.5 * losses[0][1]
+    state = load_file(str(out_dir / "training_state.safetensors"))
+    hidden = parts.model.config.text_config.hidden_size
+    assert state[f"training_heads.{head}.linear.weight"].shape == (outputs, hidden)
+    assert not any(head in name for name in load_file(str(out_dir / "model.safetensors")))
+    return history
+
+
 def test_colour_patch_head_learns_resumes_and_stays_out_of_the_policy(binning_parts, tmp_path):
     samples = coloured_block_samples(8)
     schedule = head_schedule(colour_patch_weight=1.0)
     out_dir = tmp_path / "run"
-    _, history = train(samples, out_dir, schedule, binning_parts, progress=False)
-    assert [s for s, _ in history.colour_patch_loss] == [10, 20, 30, 40] and history.lookahead_loss == []
-    assert history.colour_patch_loss[-1][1] < 0.5 * history.colour_patch_loss[0][1]
-    state = load_file(str(out_dir / "training_state.safetensors"))
-    hidden = binning_parts.model.config.text_config.hidden_size
-    assert state["training_heads.colour_patches.linear.weight"].shape == (12, hidden)
-    assert not any("colour" in name for name in load_file(str(out_dir / "model.safetensors")))
+    history = trained_with_head(binning_parts, samples, out_dir, schedule, "colour_patches", 12, "colour_patch_loss")
+    assert history.lookahead_loss == []
     both = TrainingConfig(**{**schedule.__dict__, "steps": 50, "lookahead_steps": 8, "lookahead_stride": 4})
     with pytest.raises(ValueError, match=r"this run asks for \['colour_patches', 'lookahead'\]"):
         train(samples, out_dir, both, None, progress=False)
-
-
-def test_colour_patch_weight_must_not_be_negative():
-    with pytest.raises(ValueError, match="colour_patch_weight"):
-        TrainingConfig(colour_patch_weight=-1.0)
 
 
 def test_named_colour_head_learns_resumes_and_stays_out_of_the_policy(binning_parts, tmp_path):
@@ -216,13 +219,8 @@ def test_named_colour_head_learns_resumes_and_stays_out_of_the_policy(binning_pa
     ]
     schedule = head_schedule(named_colour_weight=1.0)
     out_dir = tmp_path / "run"
-    _, history = train(samples, out_dir, schedule, binning_parts, progress=False)
-    assert [s for s, _ in history.named_colour_loss] == [10, 20, 30, 40] and history.colour_patch_loss == []
-    assert history.named_colour_loss[-1][1] < 0.5 * history.named_colour_loss[0][1]
-    state = load_file(str(out_dir / "training_state.safetensors"))
-    hidden = binning_parts.model.config.text_config.hidden_size
-    assert state["training_heads.named_colour.linear.weight"].shape == (3, hidden)
-    assert not any("named" in name for name in load_file(str(out_dir / "model.safetensors")))
+    history = trained_with_head(binning_parts, samples, out_dir, schedule, "named_colour", 3, "named_colour_loss")
+    assert history.colour_patch_loss == []
     _, resumed = train(samples, out_dir, dataclasses.replace(schedule, steps=50), None, progress=False)
     assert resumed.step == 50 and resumed.named_colour_loss[:4] == history.named_colour_loss
     without = dataclasses.replace(schedule, steps=60, named_colour_weight=0.0)
@@ -230,6 +228,7 @@ def test_named_colour_head_learns_resumes_and_stays_out_of_the_policy(binning_pa
         train(samples, out_dir, without, None, progress=False)
 
 
-def test_named_colour_weight_must_not_be_negative():
-    with pytest.raises(ValueError, match="named_colour_weight"):
-        TrainingConfig(named_colour_weight=-0.5)
+@pytest.mark.parametrize("weight", ["colour_patch_weight", "named_colour_weight"])
+def test_colour_head_weights_must_not_be_negative(weight):
+    with pytest.raises(ValueError, match=weight):
+        TrainingConfig(**{weight: -0.5})
