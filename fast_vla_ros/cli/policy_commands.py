@@ -1,8 +1,9 @@
 """``fast-vla train``: fit normalization and an action tokenizer on demonstrations, then train a policy.
 
-The last ``--validation-episodes`` episodes of the data set are held out for the validation loss and
-never seen by the fits. Running the same command again on the same ``--out`` continues a run that was
-interrupted (weights, optimizer moments, step and schedule come from the checkpoint).
+The last ``--validation-episodes`` episodes of the data set (of the last one, when ``--data`` is given
+several times) are held out for the validation loss and never seen by the fits. Running the same
+command again on the same ``--out`` continues a run that was interrupted (weights, optimizer moments,
+step and schedule come from the checkpoint).
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train a VLA policy on demonstrations (fits normalization and tokenizer first)",
         description="Train a PaliGemma-layout VLA policy on a data set written by `fast-vla sim-demos`.",
     )
-    train.add_argument("--data", type=Path, required=True, help="data set directory (LeRobot v3 layout)")
+    train.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        required=True,
+        help="data set directory (LeRobot v3 layout); repeat it to train on several as one, e.g. expert and "
+        "recovery demonstrations (validation episodes come from the end of the last)",
+    )
     train.add_argument(
         "--tokenizer", choices=("fast", "binning", "faster"), default="fast", help="action tokenizer (default fast)"
     )
@@ -167,12 +175,14 @@ def train_policy(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise CommandError(str(error)) from error
-    if not args.data.is_dir():
-        raise CommandError(f"data set directory not found: {args.data}")
+    missing = [str(d) for d in args.data if not d.is_dir()]
+    if missing:
+        raise CommandError(f"data set directory not found: {', '.join(missing)}")
     try:
         dataset = EpisodeDataset(args.data, cached_episodes=args.interleave)
     except (OSError, KeyError, ValueError) as error:
-        raise CommandError(f"{args.data} is not a readable data set: {error}") from error
+        names = ", ".join(str(d) for d in args.data)
+        raise CommandError(f"{names} is not a readable data set: {error}") from error
     train_episodes, validation_episodes = _split(len(dataset), args.validation_episodes)
     chunks = TrainingChunks(
         dataset,

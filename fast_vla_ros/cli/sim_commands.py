@@ -29,8 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demos.add_argument("--out", type=Path, required=True, help="new (or empty) output directory")
     demos.add_argument("--image-size", type=int, default=224, help="square camera frames, pixels (default 224)")
     demos.add_argument("--image-format", choices=("jpeg", "png"), default="jpeg", help="frame encoding (default jpeg)")
+    demos.add_argument("--workers", type=int, default=1, help="processes simulating episodes in parallel (default 1)")
     demos.add_argument(
-        "--workers", type=int, default=1, help="processes simulating episodes in parallel (default 1)"
+        "--recovery",
+        action="store_true",
+        help="record recovery episodes: the arm is first driven, unrecorded, to a stop a few cm beside the "
+        "expert's plan, and the expert's correction is recorded from there (docs/policy.md)",
     )
     demos.set_defaults(handler=sim_demos)
 
@@ -86,10 +90,12 @@ def sim_demos(args: argparse.Namespace) -> int:
             image_format=args.image_format,
             progress=bar.update,
             workers=args.workers,
+            recovery=args.recovery,
         )
     failures = sum(skipped.values())
-    note = f" ({failures} failed expert episodes skipped: {skipped})" if failures else ""
-    print(f"wrote {args.episodes} episodes of {', '.join(tasks)} to {args.out}{note}")
+    note = f" ({failures} failed attempts skipped: {skipped})" if failures else ""
+    kind = "recovery episodes" if args.recovery else "episodes"
+    print(f"wrote {args.episodes} {kind} of {', '.join(tasks)} to {args.out}{note}")
     return 0
 
 

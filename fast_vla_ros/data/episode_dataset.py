@@ -7,7 +7,8 @@ recent episodes cached, so sampling frames among the cached episodes costs one J
 
 from __future__ import annotations
 
-import json
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -33,40 +34,37 @@ class EpisodeInfo:
 
 
 class EpisodeDataset:
-    """A data set on disk: per-frame arrays in global frame order, and episodes that index into them."""
+    """A data set on disk: per-frame arrays in global frame order, and episodes that index into them.
 
-    def __init__(self, root: str | Path, cached_episodes: int = EPISODE_CACHE) -> None:
-        self.root = Path(root)
-        self.info = layout.read_info(self.root)
-        extra = self.info.get("fast_vla_ros", {})
-        self.fps = int(self.info["fps"])
-        self.joint_names: tuple[str, ...] = tuple(
-            extra.get("joint_names") or self.info["features"][layout.ACTION]["names"]
-        )
-        self.cameras: tuple[str, ...] = tuple(
-            name.removeprefix(layout.IMAGE_PREFIX)
-            for name in self.info["features"]
-            if name.startswith(layout.IMAGE_PREFIX)
-        )
-        self.stats = json.loads((self.root / layout.STATS_PATH).read_text())
-        self.episodes = self._read_episodes()
-        columns = [*layout.VECTOR_FEATURES, "timestamp"]
-        files = sorted({e.data_file for e in self.episodes})
-        tables = [pq.read_table(f, columns=[*columns, "index"]) for f in files]
-        dof = len(self.joint_names)
-        order = np.argsort(np.concatenate([t.column("index").to_numpy() for t in tables])) if tables else []
+    Several roots read as one data set, their episodes in the order given (e.g. expert and recovery
+    demonstrations trained together); they must agree on rate, joints and cameras.
+    """
 
-        def column(name: str, width: int | None) -> np.ndarray:
-            if not tables:
-                return np.zeros((0, width) if width else (0,), np.float32)
-            parts = [t.column(name).combine_chunks() for t in tables]
-            values = np.concatenate([p.flatten().to_numpy() if width else p.to_numpy() for p in parts])
-            return (values.reshape(-1, width) if width else values)[order]
-
-        self.state = column(layout.STATE, dof)  # [N, D] joint positions
-        self.velocity = column(layout.VELOCITY, dof)  # [N, D]
-        self.action = column(layout.ACTION, dof)  # [N, D] commanded targets
-        self.timestamp = column("timestamp", None)  # [N] s since each episode's start
+    def __init__(self, root: str | Path | Sequence[str | Path], cached_episodes: int = EPISODE_CACHE) -> None:
+        self.roots = [Path(root)] if isinstance(root, str | Path) else [Path(r) for r in root]
+        if not self.roots:
+            raise ValueError("no data set directory given")
+        parts = [_RootContents(r) for r in self.roots]
+        first = parts[0]
+        for part in parts[1:]:
+            if part.signature != first.signature:
+                raise ValueError(
+                    f"{part.root} does not match {first.root}: fps, joints, cameras {part.signature} vs "
+                    f"{first.signature}"
+                )
+        self.fps, self.joint_names, self.cameras = first.signature
+        self.episodes: list[EpisodeInfo] = []
+        offset = 0
+        for part in parts:
+            for episode in part.episodes:
+                global_episode = dataclasses.replace(episode, index=len(self.episodes), start=episode.start + offset)
+                self.episodes.append(global_episode)
+            offset += len(part.columns["timestamp"])
+        columns = {name: np.concatenate([part.columns[name] for part in parts]) for name in first.columns}
+        self.state = columns[layout.STATE]  # [N, D] joint positions
+        self.velocity = columns[layout.VELOCITY]  # [N, D]
+        self.action = columns[layout.ACTION]  # [N, D] commanded targets
+        self.timestamp = columns["timestamp"]  # [N] s since each episode's start
         self._read_row_group = lru_cache(maxsize=max(1, cached_episodes) * max(1, len(self.cameras)))(
             self._read_row_group_uncached
         )
@@ -76,7 +74,7 @@ class EpisodeDataset:
 
     @property
     def num_frames(self) -> int:
-        return int(self.info["total_frames"])
+        return len(self.timestamp)
 
     def frame_rows(self, episode: int) -> slice:
         info = self.episodes[episode]
@@ -96,6 +94,38 @@ class EpisodeDataset:
         info = self.episodes[episode]
         table = pq.ParquetFile(info.data_file).read_row_group(info.row_group, columns=[layout.image_feature(camera)])
         return [cell["bytes"] for cell in table.column(0).to_pylist()]
+
+
+class _RootContents:
+    """One root's metadata, episodes (frame indices local to the root) and per-frame columns."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.info = layout.read_info(root)
+        extra = self.info.get("fast_vla_ros", {})
+        joint_names = tuple(extra.get("joint_names") or self.info["features"][layout.ACTION]["names"])
+        cameras = tuple(
+            name.removeprefix(layout.IMAGE_PREFIX)
+            for name in self.info["features"]
+            if name.startswith(layout.IMAGE_PREFIX)
+        )
+        self.signature: tuple[int, tuple[str, ...], tuple[str, ...]] = (int(self.info["fps"]), joint_names, cameras)
+        self.episodes = self._read_episodes()
+        names = [*layout.VECTOR_FEATURES, "timestamp"]
+        files = sorted({e.data_file for e in self.episodes})
+        tables = [pq.read_table(f, columns=[*names, "index"]) for f in files]
+        dof = len(joint_names)
+        order = np.argsort(np.concatenate([t.column("index").to_numpy() for t in tables])) if tables else []
+
+        def column(name: str, width: int | None) -> np.ndarray:
+            if not tables:
+                return np.zeros((0, width) if width else (0,), np.float32)
+            parts = [t.column(name).combine_chunks() for t in tables]
+            values = np.concatenate([p.flatten().to_numpy() if width else p.to_numpy() for p in parts])
+            return (values.reshape(-1, width) if width else values)[order]
+
+        self.columns = {name: column(name, dof) for name in layout.VECTOR_FEATURES}
+        self.columns["timestamp"] = column("timestamp", None)
 
     def _read_episodes(self) -> list[EpisodeInfo]:
         rows = pq.read_table(self.root / layout.EPISODES_PATH).to_pylist() if self.info["total_episodes"] else []

@@ -1,5 +1,8 @@
 """Expert rollouts, and recording them into an episode data set.
 
+A run records either expert episodes from the reset pose or, with ``recovery``, recovery episodes
+(``fast_vla_ros.sim.recovery``): the expert taking over from beside its plan, recorded from there.
+
 Episode ``i`` of a run with seed ``S`` uses task ``tasks[i % len(tasks)]`` and episode seed ``S + i``,
 so any single episode can be replayed with ``ArmSimulator.reset(task, S + i)``; the expert's own pace
 variation is seeded from the same number. Only successful expert episodes are written (a failed
@@ -19,6 +22,7 @@ import numpy as np
 from fast_vla_ros.data.episode_writer import EpisodeWriter, RecordedEpisode
 from fast_vla_ros.data.frame_codec import encode_frame
 from fast_vla_ros.sim.expert import CONTROL_DT, ScriptedExpert, UnreachablePose
+from fast_vla_ros.sim.recovery import drive_to_a_miss
 from fast_vla_ros.sim.simulator import ArmSimulator
 
 FPS = int(round(1 / CONTROL_DT))
@@ -39,11 +43,32 @@ def run_expert_episode(
         plan = expert.plan(sim.episode, sim.joint_positions(), np.random.default_rng((seed, 1)))
     except UnreachablePose:
         return False
+    return _execute(sim, plan, expert.control_dt, on_step)
+
+
+def run_recovery_episode(
+    sim: ArmSimulator, expert: ScriptedExpert, task: str, seed: int, on_step: StepObserver | None = None
+) -> bool:
+    """Reset to ``(task, seed)``, drive the arm to a miss beside the plan (``on_step`` is not called), then
+    execute the expert's recovery plan from there; False, without recording a step, when the miss or the
+    recovery is unusable."""
+    sim.reset(task, seed)
+    rng = np.random.default_rng((seed, 2))
+    if not drive_to_a_miss(sim, expert, rng):
+        return False
+    try:
+        plan = expert.plan(sim.episode, sim.joint_positions(), rng, recovering=True)
+    except UnreachablePose:
+        return False
+    return _execute(sim, plan, expert.control_dt, on_step)
+
+
+def _execute(sim: ArmSimulator, plan: np.ndarray, dt: float, on_step: StepObserver | None) -> bool:
     for action in plan:
         if on_step is not None:
             on_step(sim, action)
         sim.set_joint_targets(action)
-        sim.advance(expert.control_dt)
+        sim.advance(dt)
     return sim.success()
 
 
@@ -57,11 +82,14 @@ class _EpisodeRecorder:
     def __post_init__(self) -> None:
         self.rows: list[tuple[float, np.ndarray, np.ndarray, np.ndarray]] = []
         self.frames: dict[str, list[bytes]] = {c: [] for c in self.cameras}
+        self._start: float | None = None  # sim time of the first recorded step: timestamps start at 0
 
     def __call__(self, sim: ArmSimulator, action: np.ndarray) -> None:
         for camera in self.cameras:
             self.frames[camera].append(encode_frame(sim.render(camera), self.image_format))
-        self.rows.append((sim.time, sim.joint_positions(), sim.joint_velocities(), np.array(action)))
+        if self._start is None:
+            self._start = sim.time
+        self.rows.append((sim.time - self._start, sim.joint_positions(), sim.joint_velocities(), np.array(action)))
 
     def episode(self, instruction: str, metadata: dict) -> RecordedEpisode:
         timestamps, state, velocity, action = (np.array(column) for column in zip(*self.rows, strict=True))
@@ -75,6 +103,7 @@ class _EpisodeJob:
     index: int
     task: str
     seeds: tuple[int, ...]
+    recovery: bool
 
 
 # One simulator and expert per process, built once (the pool initializer) and reused for every job.
@@ -91,10 +120,11 @@ def _record_job(job: _EpisodeJob) -> tuple[RecordedEpisode, int]:
     """The first successful expert episode among the job's seeds, and how many failed before it."""
     assert _worker is not None, "_start_worker must run first"
     sim, expert, image_format = _worker
+    run = run_recovery_episode if job.recovery else run_expert_episode
     for failures, episode_seed in enumerate(job.seeds):
         recorder = _EpisodeRecorder(sim.camera_names, image_format)
-        if run_expert_episode(sim, expert, job.task, episode_seed, recorder):
-            metadata = {"family": job.task, "seed": episode_seed, "success": True}
+        if run(sim, expert, job.task, episode_seed, recorder):
+            metadata = {"family": job.task, "seed": episode_seed, "success": True, "recovery": job.recovery}
             return recorder.episode(sim.instruction, metadata), failures
     raise RuntimeError(f"the expert failed {len(job.seeds)} times in a row on '{job.task}'")
 
@@ -108,22 +138,32 @@ def record_demonstrations(
     image_format: str = "jpeg",
     progress: Callable[[int], None] | None = None,
     workers: int = 1,
+    recovery: bool = False,
 ) -> dict[str, int]:
     """Write ``episodes`` successful expert demonstrations to a new data set at ``out``.
 
     With ``workers > 1`` episodes are simulated and rendered in that many processes (rendering is
     single-threaded, so this scales with cores); they are written in episode order either way, so the
     data set does not depend on ``workers``. ``progress`` is called with 1 after each written episode
-    (a tqdm ``update``). Returns the number of expert failures skipped per task.
+    (a tqdm ``update``). ``recovery`` records recovery episodes instead of expert episodes. Returns the
+    number of failed attempts skipped per task (an unusable miss counts as one).
     """
     jobs = [
-        _EpisodeJob(i, tasks[i % len(tasks)], tuple(seed + i + a * episodes for a in range(MAX_ATTEMPTS_PER_EPISODE)))
+        _EpisodeJob(
+            i, tasks[i % len(tasks)], tuple(seed + i + a * episodes for a in range(MAX_ATTEMPTS_PER_EPISODE)), recovery
+        )
         for i in range(episodes)
     ]
     skipped = {task: 0 for task in tasks}
     with ArmSimulator(image_size=image_size) as sim:
         joint_names, cameras = sim.joint_names, sim.camera_names
-    extra = {"generator": "fast-vla sim-demos", "tasks": list(tasks), "seed": seed, "image_format": image_format}
+    extra = {
+        "generator": "fast-vla sim-demos",
+        "tasks": list(tasks),
+        "seed": seed,
+        "image_format": image_format,
+        "recovery": recovery,
+    }
     with EpisodeWriter(
         out,
         fps=FPS,

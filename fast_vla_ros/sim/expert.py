@@ -28,6 +28,9 @@ APPROACH_HEIGHT = 0.12  # tcp height above the table when travelling between obj
 FINAL_HOLD = 0.3  # s of standing still at the end, so the last state is settled
 LIMIT_MARGIN = 0.8  # plan to this fraction of each joint's velocity and acceleration limits
 IK_TOLERANCE = 2e-3  # m + rad; larger residuals mean the pose is out of reach
+# Lowest tcp height for moving sideways: the fingertips (1.5 cm below the tcp) clear a 4 cm object by 1.5 cm.
+REALIGN_MIN_HEIGHT = 0.07
+REALIGN_DURATION = 0.8  # s to move sideways onto the plan from beside it
 
 
 class UnreachablePose(RuntimeError):
@@ -97,8 +100,19 @@ def waypoints(episode: TaskEpisode) -> list[Waypoint]:
     raise KeyError(f"the expert has no plan for task family '{episode.family}'")
 
 
+def recovery_waypoints(episode: TaskEpisode, tcp_position: np.ndarray) -> list[Waypoint]:
+    """The plan from a pose beside where the approach should have led: move sideways, at the present
+    height but never lower than ``REALIGN_MIN_HEIGHT``, to where the approach ends, then go on as
+    ``waypoints`` does. Staying at the present height matters: a recovery that rose back to the approach
+    height would teach a policy to climb from poses that, moving, are the normal descent."""
+    approach, *rest = waypoints(episode)
+    height = float(np.clip(tcp_position[2], REALIGN_MIN_HEIGHT, APPROACH_HEIGHT))
+    x, y, _ = approach.position
+    return [Waypoint((x, y, height), approach.yaw, approach.gripper, REALIGN_DURATION), *rest]
+
+
 class ScriptedExpert:
-    """Plans a whole episode open-loop from the reset state; the plan is a [T, 7] array of joint targets."""
+    """Plans a whole episode open-loop from a state at rest; the plan is a [T, 7] array of joint targets."""
 
     def __init__(self, arm: ArmModel, control_dt: float = CONTROL_DT) -> None:
         self.arm = arm
@@ -107,15 +121,18 @@ class ScriptedExpert:
         self._max_velocity = arm.limits.max_velocity * LIMIT_MARGIN
         self._max_acceleration = arm.limits.max_acceleration * LIMIT_MARGIN
 
-    def plan(self, episode: TaskEpisode, start: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def plan(
+        self, episode: TaskEpisode, start: np.ndarray, rng: np.random.Generator, recovering: bool = False
+    ) -> np.ndarray:
         """Joint targets at ``control_dt`` from ``start`` (joint positions in limits order); ``rng`` varies
-        the pace of each segment by +-15 % so demonstrations are not all timed alike."""
+        the pace of each segment by +-15 % so demonstrations are not all timed alike. ``recovering``
+        plans from a pose beside the approach (``recovery_waypoints``) instead of from the reset pose."""
         n_arm = self.arm.arm_joint_count
         q = np.asarray(start, dtype=np.float64)[:n_arm].copy()
         position, rotation = self.ik.forward(q)
         gripper = float(start[-1])
         rows = []
-        for waypoint in waypoints(episode):
+        for waypoint in recovery_waypoints(episode, position) if recovering else waypoints(episode):
             duration = waypoint.duration * rng.uniform(0.85, 1.15)
             while True:
                 segment = self._segment(q, position, rotation, gripper, waypoint, duration)

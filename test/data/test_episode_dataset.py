@@ -33,15 +33,18 @@ def make_episode(rng: np.random.Generator, length: int, instruction: str) -> tup
     return episode, images
 
 
+def write_data_set(root, episodes, fps=50):
+    with EpisodeWriter(root, fps=fps, joint_names=JOINTS, cameras=CAMERAS, image_size=SIZE, robot_type="t") as w:
+        for episode in episodes:
+            w.add(episode)
+    return root
+
+
 @pytest.fixture
 def written(tmp_path):
     rng = np.random.default_rng(0)
     episodes = [make_episode(rng, n, text) for n, text in ((7, "touch the red cube"), (5, "lift the blue can"))]
-    root = tmp_path / "ds"
-    with EpisodeWriter(root, fps=50, joint_names=JOINTS, cameras=CAMERAS, image_size=SIZE, robot_type="test") as w:
-        for episode, _ in episodes:
-            w.add(episode)
-    return root, episodes
+    return write_data_set(tmp_path / "ds", [episode for episode, _ in episodes]), episodes
 
 
 def test_round_trip_keeps_every_array_frame_and_instruction(written):
@@ -133,6 +136,33 @@ def test_action_windows_stay_inside_episodes(written):
     windows = action_windows(root, horizon=5)
     assert windows.shape == (3 + 1, 5, 3)  # 7-frame episode: 3 windows, 5-frame episode: 1
     np.testing.assert_array_equal(windows[-1], episodes[1][0].action.astype(np.float32))
+
+
+def test_several_roots_read_as_one_data_set_in_order(written, tmp_path):
+    root, episodes = written
+    extra, extra_images = make_episode(np.random.default_rng(2), 6, "push the green cube to the left")
+    second = write_data_set(tmp_path / "second", [extra])
+    ds = EpisodeDataset([second, root])
+    assert len(ds) == 3 and ds.num_frames == 18
+    assert [e.instruction for e in ds.episodes] == [extra.instruction, *(e.instruction for e, _ in episodes)]
+    assert [e.index for e in ds.episodes] == [0, 1, 2]
+    for index, (episode, images) in enumerate([(extra, extra_images), *episodes]):
+        rows = ds.frame_rows(index)
+        np.testing.assert_array_equal(ds.action[rows], episode.action.astype(np.float32))
+        np.testing.assert_array_equal(ds.image(index, len(episode) - 1, "wrist"), images["wrist"][-1])
+    chunks = TrainingChunks(ds, 4)
+    assert len(chunks) == 18
+    np.testing.assert_array_equal(chunks.chunk(1, 6).actions[0], episodes[0][0].action[6].astype(np.float32))
+
+
+def test_roots_that_disagree_are_refused(written, tmp_path):
+    root, _ = written
+    episode, _ = make_episode(np.random.default_rng(3), 4, "x")
+    other_rate = write_data_set(tmp_path / "rate", [episode], fps=25)
+    with pytest.raises(ValueError, match="does not match"):
+        EpisodeDataset([root, other_rate])
+    with pytest.raises(ValueError, match="no data set"):
+        EpisodeDataset([])
 
 
 def test_missing_data_set_is_a_clear_error(tmp_path):

@@ -18,15 +18,26 @@ def demos(tmp_path_factory):
     return out
 
 
-def test_train_command_writes_a_policy_that_predicts(demos, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def recovery(tmp_path_factory):
+    out = tmp_path_factory.mktemp("recovery") / "data"
+    argv = ["sim-demos", "--recovery", "--tasks", "touch", "--episodes", "1", "--image-size", "32"]
+    assert main([*argv, "--out", str(out)]) == 0
+    return out
+
+
+def test_train_command_writes_a_policy_that_predicts(demos, recovery, tmp_path, capsys):
+    """As the shipped default is made: expert and recovery demonstrations trained as one data set."""
     out = tmp_path / "policy"
-    common = ["train", "--data", str(demos), "--out", str(out), "--horizon", "10", "--stride", "10"]
+    data = ["--data", str(recovery), "--data", str(demos)]
+    common = ["train", *data, "--out", str(out), "--horizon", "10", "--stride", "10"]
     schedule = ["--batch-size", "4", "--validation-episodes", "1", "--validate-every", "2", "--threads", "1"]
     schedule += ["--lookahead-steps", "30", "--lookahead-stride", "10"]  # reaches past the 10-step chunks
     schedule += ["--colour-patch-weight", "1", "--named-colour-weight", "1"]
     assert main([*common, *schedule, "--steps", "2"]) == 0
     printed = capsys.readouterr()
     assert "fast tokenizer" in printed.out and "lookahead mse" in printed.err + printed.out
+    assert " of 2 episodes" in printed.out  # 1 recovery + 2 expert, the last expert one held out
     assert "colour loss" in printed.err + printed.out and "named-colour loss" in printed.err + printed.out
     assert main([*common, *schedule, "--steps", "3"]) == 0  # continues the same run
     assert "resuming" in capsys.readouterr().out

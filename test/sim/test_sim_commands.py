@@ -29,7 +29,7 @@ def test_sim_demos_writes_readable_episodes_matching_the_simulator(demos):
     with ArmSimulator() as sim:
         for index, task in enumerate(("touch", "push")):
             info = dataset.episodes[index]
-            assert info.metadata == {"family": task, "seed": 40 + index, "success": True}
+            assert info.metadata == {"family": task, "seed": 40 + index, "success": True, "recovery": False}
             assert info.instruction == sim.reset(task, 40 + index)
             np.testing.assert_allclose(dataset.state[dataset.frame_rows(index)][0], sim.joint_positions(), atol=1e-6)
     observation, actions = next(iter(TrainingChunks(dataset, horizon=16)))

@@ -1,0 +1,61 @@
+"""Recovery demonstrations: the expert taking over from where a policy that misjudged the target stopped.
+
+Expert demonstrations only ever show the arm on its plan, so a policy that ends a descent a few
+centimetres beside the object has never seen that state and, judging by its joints, believes the task
+done: it holds still there. A recovery episode puts the arm in such a state first, unrecorded: it follows
+the expert's plan for a target displaced by ``MISS_RADIUS``, stops at a random moment between mid-approach
+and the point where the fingers would reach the object's height (half of the stops in the descent,
+where policies were seen to stall), and settles. Recording starts there,
+with the expert planning from that state (``recovery_waypoints``): sideways onto the true approach, then
+the rest of the task. It is DART's idea (Laskey et al. 2017), corrective labels on the states a learner
+drifts into, made with a scripted expert that can replan from any pose.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from fast_vla_ros.sim.expert import APPROACH_HEIGHT, REALIGN_MIN_HEIGHT, ScriptedExpert, UnreachablePose
+from fast_vla_ros.sim.simulator import ArmSimulator
+from fast_vla_ros.sim.tasks import TaskEpisode
+
+MISS_RADIUS = (0.01, 0.05)  # m between the target and where the misjudged plan aims (policies miss by 1-4 cm)
+EARLIEST_STOP = 0.6  # s into the misjudged plan: the arm is about halfway through its approach
+DESCENT_SHARE = 0.5  # of the stops fall in the (short) descent, where the policies' misses end
+SETTLE = 0.4  # s holding the stop pose, so the recording starts at rest as the expert's plans assume
+UNDISTURBED = 0.005  # m the target may have moved before recording starts (else the start is not a miss)
+
+
+def misjudged(episode: TaskEpisode, rng: np.random.Generator) -> TaskEpisode:
+    """The episode with its target believed ``MISS_RADIUS`` away in a random direction."""
+    radius, angle = rng.uniform(*MISS_RADIUS), rng.uniform(0.0, 2 * np.pi)
+    target = episode.target
+    moved = dataclasses.replace(target, x=target.x + radius * np.cos(angle), y=target.y + radius * np.sin(angle))
+    return dataclasses.replace(episode, layout=(moved, *episode.layout[1:]))
+
+
+def drive_to_a_miss(sim: ArmSimulator, expert: ScriptedExpert, rng: np.random.Generator) -> bool:
+    """Follow a plan for a misjudged target (``sim`` just reset) and stop at rest partway; False, with the
+    arm wherever it is, when that start is unusable: the plan is out of reach, or the arm already touched
+    or moved the target."""
+    start_target = sim.object_position(0)
+    try:
+        miss = expert.plan(misjudged(sim.episode, rng), sim.joint_positions(), rng)
+    except UnreachablePose:
+        return False
+    heights = np.array([expert.ik.forward(row[:-1])[0][2] for row in miss])
+    low = np.flatnonzero(heights < REALIGN_MIN_HEIGHT)
+    earliest, latest = int(round(EARLIEST_STOP / expert.control_dt)), int(low[0]) if low.size else len(miss)
+    if latest <= earliest:
+        return False
+    descending = np.flatnonzero(heights[:latest] < APPROACH_HEIGHT - 0.005)
+    if descending.size and rng.random() < DESCENT_SHARE:
+        earliest = max(earliest, int(descending[0]))
+    for row in miss[: rng.integers(earliest, latest) + 1]:
+        sim.set_joint_targets(row)
+        sim.advance(expert.control_dt)
+    sim.advance(SETTLE)
+    moved = np.linalg.norm(sim.object_position(0) - start_target)
+    return not sim.success() and moved < UNDISTURBED
