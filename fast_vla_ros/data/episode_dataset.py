@@ -41,10 +41,10 @@ class EpisodeDataset:
     """
 
     def __init__(self, root: str | Path | Sequence[str | Path], cached_episodes: int = EPISODE_CACHE) -> None:
-        self.roots = [Path(root)] if isinstance(root, str | Path) else [Path(r) for r in root]
-        if not self.roots:
+        roots = [Path(root)] if isinstance(root, str | Path) else [Path(r) for r in root]
+        if not roots:
             raise ValueError("no data set directory given")
-        parts = [_RootContents(r) for r in self.roots]
+        parts = [_RootContents(r) for r in roots]
         first = parts[0]
         for part in parts[1:]:
             if part.signature != first.signature:

@@ -82,17 +82,15 @@ class _EpisodeRecorder:
     def __post_init__(self) -> None:
         self.rows: list[tuple[float, np.ndarray, np.ndarray, np.ndarray]] = []
         self.frames: dict[str, list[bytes]] = {c: [] for c in self.cameras}
-        self._start: float | None = None  # sim time of the first recorded step: timestamps start at 0
 
     def __call__(self, sim: ArmSimulator, action: np.ndarray) -> None:
         for camera in self.cameras:
             self.frames[camera].append(encode_frame(sim.render(camera), self.image_format))
-        if self._start is None:
-            self._start = sim.time
-        self.rows.append((sim.time - self._start, sim.joint_positions(), sim.joint_velocities(), np.array(action)))
+        self.rows.append((sim.time, sim.joint_positions(), sim.joint_velocities(), np.array(action)))
 
     def episode(self, instruction: str, metadata: dict) -> RecordedEpisode:
         timestamps, state, velocity, action = (np.array(column) for column in zip(*self.rows, strict=True))
+        timestamps = timestamps - timestamps[0]  # a recovery's recording starts after the unrecorded miss
         return RecordedEpisode(instruction, timestamps, state, velocity, action, self.frames, metadata)
 
 
