@@ -64,6 +64,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "0.15; 0 turns it off): keeps the model from recognising episodes by their start pose",
     )
     train.add_argument(
+        "--moving-state-noise",
+        type=float,
+        help="the same std for frames after each episode's first --start-frames, once the arm moves and its "
+        "state says how far the motion has gone (default: --state-noise throughout)",
+    )
+    train.add_argument(
         "--lookahead-steps",
         type=int,
         default=200,
@@ -144,8 +150,8 @@ def train_policy(args: argparse.Namespace) -> int:
     for name in (*positive, "block_size"):
         if getattr(args, name) < 1:
             raise CommandError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    for name in ("start_frames", "start_repeats", "state_noise"):
-        if getattr(args, name) < 0:
+    for name in ("start_frames", "start_repeats", "state_noise", "moving_state_noise"):
+        if (getattr(args, name) or 0) < 0:
             raise CommandError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
     from fast_vla_ros.data.episode_dataset import EpisodeDataset
     from fast_vla_ros.data.training_chunks import TrainingChunks
@@ -158,6 +164,14 @@ def train_policy(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
 
+    missing = [str(d) for d in args.data if not d.is_dir()]
+    if missing:
+        raise CommandError(f"data set directory not found: {', '.join(missing)}")
+    try:
+        dataset = EpisodeDataset(args.data, cached_episodes=args.interleave)
+    except (OSError, KeyError, ValueError) as error:
+        names = ", ".join(str(d) for d in args.data)
+        raise CommandError(f"{names} is not a readable data set: {error}") from error
     try:
         schedule = TrainingConfig(
             steps=args.steps,
@@ -166,6 +180,8 @@ def train_policy(args: argparse.Namespace) -> int:
             validate_every=args.validate_every,
             checkpoint_every=args.checkpoint_every,
             state_noise=args.state_noise,
+            moving_state_noise=args.moving_state_noise,
+            start_seconds=args.start_frames / dataset.fps,
             lookahead_steps=args.lookahead_steps,
             lookahead_stride=args.lookahead_stride,
             lookahead_weight=args.lookahead_weight,
@@ -175,14 +191,6 @@ def train_policy(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise CommandError(str(error)) from error
-    missing = [str(d) for d in args.data if not d.is_dir()]
-    if missing:
-        raise CommandError(f"data set directory not found: {', '.join(missing)}")
-    try:
-        dataset = EpisodeDataset(args.data, cached_episodes=args.interleave)
-    except (OSError, KeyError, ValueError) as error:
-        names = ", ".join(str(d) for d in args.data)
-        raise CommandError(f"{names} is not a readable data set: {error}") from error
     train_episodes, validation_episodes = _split(len(dataset), args.validation_episodes)
     chunks = TrainingChunks(
         dataset,

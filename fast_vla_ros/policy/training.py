@@ -87,6 +87,12 @@ class TrainingConfig:
     # Demonstrations start from slightly different poses, and the exact start state identifies an episode:
     # without noise a small model learns "this state -> that trajectory" instead of looking for the object.
     state_noise: float = 0.0
+    # Std for observations stamped ``start_seconds`` or later into their episode (None: ``state_noise``
+    # throughout). Once the arm moves, the state is what tells how far the descent has gone: a start-pose
+    # noise of 0.15 is 4 to 5 cm at the tool, the size of the heights at which a policy trained with it
+    # believed a touch done.
+    moving_state_noise: float | None = None
+    start_seconds: float = 0.0
     # Lookahead regression (see the module docstring): every ``lookahead_stride``-th action of the next
     # ``lookahead_steps`` control steps, weighted by ``lookahead_weight`` against the token cross-entropy.
     # 0 turns it off; the training samples' target windows must then be at least this long.
@@ -105,9 +111,17 @@ class TrainingConfig:
                 "lookahead_steps and lookahead_weight must be >= 0 and lookahead_stride positive, got "
                 f"{self.lookahead_steps}, {self.lookahead_weight} and {self.lookahead_stride}"
             )
-        for name in ("colour_patch_weight", "named_colour_weight"):
+        for name in ("colour_patch_weight", "named_colour_weight", "state_noise", "start_seconds"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.moving_state_noise is not None and self.moving_state_noise < 0:
+            raise ValueError(f"moving_state_noise must be >= 0, got {self.moving_state_noise}")
+
+    def state_noise_at(self, stamp: float) -> float:
+        """The prompt-state noise std for an observation ``stamp`` seconds into its episode."""
+        if self.moving_state_noise is None or stamp < self.start_seconds:
+            return self.state_noise
+        return self.moving_state_noise
 
     @property
     def lookahead_rows(self) -> np.ndarray:
@@ -199,13 +213,14 @@ class Batch:
 def collate(
     parts: PolicyParts,
     samples: list[TrainingSample],
-    state_noise: float = 0.0,
+    state_noise: float | Callable[[float], float] = 0.0,
     rng: np.random.Generator | None = None,
     lookahead_rows: np.ndarray | None = None,
 ) -> Batch:
     """Samples -> one padded batch of prefix + suffix sequences, through the inference preprocessing.
 
-    ``state_noise`` > 0 perturbs the prompt's normalized state (``TrainingConfig.state_noise``), not the targets.
+    ``state_noise`` > 0 perturbs the prompt's normalized state, not the targets: a std, or the std as a
+    function of the observation's stamp (``TrainingConfig.state_noise_at``).
     ``lookahead_rows`` (``TrainingConfig.lookahead_rows``) adds the lookahead regression targets, taken from
     each sample's target window, which must reach past the last row.
     """
@@ -220,9 +235,10 @@ def collate(
     sequences = []
     for (observation, _), state, tokens in zip(samples, states, action_tokens, strict=True):
         normalized_state = space.normalize_state(state)
-        if state_noise > 0:
+        noise = state_noise(observation.stamp) if callable(state_noise) else state_noise
+        if noise > 0:
             rng = rng or np.random.default_rng()
-            normalized_state = np.clip(normalized_state + rng.normal(0.0, state_noise, normalized_state.shape), -1, 1)
+            normalized_state = np.clip(normalized_state + rng.normal(0.0, noise, normalized_state.shape), -1, 1)
         prefix = encode_prefix(
             vocab,
             observation.instruction,
@@ -380,7 +396,7 @@ def _batches(
     parts: PolicyParts,
     samples: Iterator[TrainingSample],
     size: int,
-    state_noise: float = 0.0,
+    state_noise: float | Callable[[float], float] = 0.0,
     rng: np.random.Generator | None = None,
     lookahead_rows: np.ndarray | None = None,
 ) -> Iterator[Batch]:
@@ -507,7 +523,7 @@ def train(
     samples = _stream(train_data, config.shuffle_buffer, random.Random(config.seed + history.step))
     noise_rng = np.random.default_rng((config.seed, history.step))
     rows = config.lookahead_rows if "lookahead" in heads else None
-    batches = _batches(parts, samples, config.batch_size, config.state_noise, noise_rng, rows)
+    batches = _batches(parts, samples, config.batch_size, config.state_noise_at, noise_rng, rows)
     running = dict.fromkeys(["tokens", *heads], 0.0)
     running_steps = 0
     logged = {

@@ -40,6 +40,18 @@ def test_state_noise_changes_only_the_prompts_state_bins(binning_parts, samples)
     assert torch.equal(noisy.input_ids, again.input_ids)  # seeded
 
 
+def test_moving_state_noise_applies_from_start_seconds_on(binning_parts, samples):
+    schedule = TrainingConfig(state_noise=0.3, moving_state_noise=0.0, start_seconds=12.0)
+    assert [schedule.state_noise_at(o.stamp) for o, _ in samples[:4]] == [0.3, 0.3, 0.0, 0.0]
+    clean = collate(binning_parts, samples[:4])
+    noisy = collate(binning_parts, samples[:4], state_noise=schedule.state_noise_at, rng=np.random.default_rng(0))
+    changed_rows = (clean.input_ids != noisy.input_ids).any(dim=1).tolist()
+    assert changed_rows == [True, True, False, False]  # stamps 10 and 11 s are before the arm moves
+    assert TrainingConfig(state_noise=0.3, start_seconds=12.0).state_noise_at(30.0) == 0.3  # None: throughout
+    with pytest.raises(ValueError, match="moving_state_noise"):
+        TrainingConfig(moving_state_noise=-0.1)
+
+
 def test_overfitting_drives_the_loss_down(trained):
     history = trained[3]
     first, last = history.validation_loss[0][1], history.validation_loss[-1][1]
