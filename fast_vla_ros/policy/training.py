@@ -88,9 +88,9 @@ class TrainingConfig:
     # without noise a small model learns "this state -> that trajectory" instead of looking for the object.
     state_noise: float = 0.0
     # Std for observations stamped ``start_seconds`` or later into their episode (None: ``state_noise``
-    # throughout). Once the arm moves, the state is what tells how far the descent has gone: a start-pose
-    # noise of 0.15 is 4 to 5 cm at the tool, the size of the heights at which a policy trained with it
-    # believed a touch done.
+    # throughout). Only the start pose needs hiding; once the arm moves, its state says how far the motion
+    # has gone, and 0.15 is 4 to 5 cm at the tool. Tried at 0.02 (seventh round, docs/policy.md): success
+    # did not change.
     moving_state_noise: float | None = None
     start_seconds: float = 0.0
     # Lookahead regression (see the module docstring): every ``lookahead_stride``-th action of the next
