@@ -164,14 +164,6 @@ def train_policy(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
 
-    missing = [str(d) for d in args.data if not d.is_dir()]
-    if missing:
-        raise CommandError(f"data set directory not found: {', '.join(missing)}")
-    try:
-        dataset = EpisodeDataset(args.data, cached_episodes=args.interleave)
-    except (OSError, KeyError, ValueError) as error:
-        names = ", ".join(str(d) for d in args.data)
-        raise CommandError(f"{names} is not a readable data set: {error}") from error
     try:
         schedule = TrainingConfig(
             steps=args.steps,
@@ -181,7 +173,6 @@ def train_policy(args: argparse.Namespace) -> int:
             checkpoint_every=args.checkpoint_every,
             state_noise=args.state_noise,
             moving_state_noise=args.moving_state_noise,
-            start_seconds=args.start_frames / dataset.fps,
             lookahead_steps=args.lookahead_steps,
             lookahead_stride=args.lookahead_stride,
             lookahead_weight=args.lookahead_weight,
@@ -191,6 +182,16 @@ def train_policy(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise CommandError(str(error)) from error
+    missing = [str(d) for d in args.data if not d.is_dir()]
+    if missing:
+        raise CommandError(f"data set directory not found: {', '.join(missing)}")
+    try:
+        dataset = EpisodeDataset(args.data, cached_episodes=args.interleave)
+    except (OSError, KeyError, ValueError) as error:
+        names = ", ".join(str(d) for d in args.data)
+        raise CommandError(f"{names} is not a readable data set: {error}") from error
+    # The frames before the arm moves, in the data set's time (see TrainingConfig.moving_state_noise).
+    schedule = dataclasses.replace(schedule, start_seconds=args.start_frames / dataset.fps)
     train_episodes, validation_episodes = _split(len(dataset), args.validation_episodes)
     chunks = TrainingChunks(
         dataset,

@@ -70,6 +70,8 @@ def test_commands_reject_missing_inputs_clearly(tmp_path, capsys):
     assert "colour_patch_weight" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "p"), "--named-colour-weight", "-1"]) == 2
     assert "named_colour_weight" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "p"), "--moving-state-noise", "-1"]) == 2
+    assert "--moving-state-noise must be >= 0" in capsys.readouterr().err
     assert main(["eval", "--policy", str(tmp_path / "none")]) == 2
     assert "policy checkpoint directory not found" in capsys.readouterr().err
     assert main(["eval", "--policy", str(tmp_path), "--tasks", "juggle"]) == 2
