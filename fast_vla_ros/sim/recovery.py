@@ -9,7 +9,7 @@ seen to stall), and settles. Recording starts there, with the expert planning fr
 (``recovery_waypoints``): sideways onto the true approach, then the rest of the task. It is DART's idea
 (Laskey et al. 2017), corrective labels on the states a learner drifts into, made with a scripted expert
 that can replan from any pose. Trained beside the expert episodes they lowered the small default's
-success (docs/policy.md, sixth round), so the shipped recipe does not use them.
+success in the sixth and seventh rounds (docs/policy.md), so the shipped recipe does not use them.
 """
 
 from __future__ import annotations
