@@ -73,7 +73,8 @@ class Policy(Protocol):
 
 
 def select_device(device: str | torch.device | None = None) -> tuple[torch.device, torch.dtype]:
-    """CUDA with bfloat16 when present (as pi0-FAST runs), else CPU with float32 (bf16 matmuls are slow there)."""
+    """CUDA with bfloat16 when present (as pi0-FAST runs), else CPU with float32: bf16 is emulated, slowly, on
+    CPUs without AVX512-BF16 or AMX, and float32 is the precision the CPU benchmarks measure."""
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)

@@ -68,6 +68,7 @@ HEADS_PREFIX = "training_heads."
 # runs started then still resume.
 LEGACY_HEAD_PREFIXES = {"lookahead_head.": f"{HEADS_PREFIX}lookahead."}
 IGNORE = -100
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -103,9 +104,14 @@ class TrainingConfig:
     colour_patch_weight: float = 0.0
     # Weight of the named-colour labels on the decoder's image tokens (see colour_patches); 0 = off.
     named_colour_weight: float = 0.0
+    # "bf16": the forward pass under bfloat16 autocast (weights, optimizer and losses stay float32).
+    # On a CPU with AVX512-BF16 or AMX it trains 1.8x faster per step; elsewhere it is emulated and slower.
+    precision: str = "fp32"
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got '{self.precision}'")
         if self.lookahead_steps < 0 or self.lookahead_stride < 1 or self.lookahead_weight < 0:
             raise ValueError(
                 "lookahead_steps and lookahead_weight must be >= 0 and lookahead_stride positive, got "
@@ -509,6 +515,12 @@ def train(
         raise ValueError(f"{out_dir} holds no training checkpoint to resume; pass new policy parts to start")
     device = torch.device(device)
     model = parts.model.to(device=device, dtype=torch.float32).train()
+    inference_attention = model.config._attn_implementation
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
+    if config.precision == "bf16":
+        # PyTorch's CPU flash-attention backward is 2.7x slower in bf16 than in fp32 and ate the matmuls'
+        # gain; plain matmul attention is as fast as it in fp32 and gains with the rest in bf16.
+        model.set_attn_implementation("eager")
     heads = training_heads(config, model.config.text_config.hidden_size, parts.action_space.action_dim)
     heads = heads.to(device).train()
     weights = {
@@ -535,7 +547,8 @@ def train(
         while history.step < config.steps:
             for group in optimizer.param_groups:
                 group["lr"] = config.learning_rate_at(history.step)
-            losses = training_losses(model, heads, next(batches).to(device))
+            with autocast:
+                losses = training_losses(model, heads, next(batches).to(device))
             total = sum(weights[name] * loss for name, loss in losses.items())
             optimizer.zero_grad(set_to_none=True)
             total.backward()
@@ -564,5 +577,6 @@ def train(
                 bar.write(message)
             if history.step % config.checkpoint_every == 0 or at_end:
                 _save(parts, out_dir, optimizer, history, config, heads)
+    model.set_attn_implementation(inference_attention)
     model.eval()
     return parts, history

@@ -33,7 +33,7 @@ def test_train_command_writes_a_policy_that_predicts(demos, recovery, tmp_path, 
     common = ["train", *data, "--out", str(out), "--horizon", "10", "--stride", "10"]
     schedule = ["--batch-size", "4", "--validation-episodes", "1", "--validate-every", "2", "--threads", "1"]
     schedule += ["--lookahead-steps", "30", "--lookahead-stride", "10"]  # reaches past the 10-step chunks
-    schedule += ["--colour-patch-weight", "1", "--named-colour-weight", "1"]
+    schedule += ["--colour-patch-weight", "1", "--named-colour-weight", "1", "--precision", "bf16"]
     assert main([*common, *schedule, "--steps", "2"]) == 0
     printed = capsys.readouterr()
     assert "fast tokenizer" in printed.out and "lookahead mse" in printed.err + printed.out

@@ -58,6 +58,29 @@ def test_overfitting_drives_the_loss_down(trained):
     assert last < 0.1 < first
 
 
+def test_bf16_training_learns_and_leaves_an_fp32_policy_with_its_attention(binning_parts, tmp_path):
+    four = make_samples(4)
+    schedule = TrainingConfig(
+        steps=200,
+        batch_size=4,
+        learning_rate=3e-3,
+        warmup_steps=5,
+        validate_every=100,
+        shuffle_buffer=4,
+        precision="bf16",
+    )
+    attention = binning_parts.model.config._attn_implementation
+    untrained = validation_loss(binning_parts, four, batch_size=4, max_batches=1)
+    parts, history = train(four, tmp_path / "bf16", schedule, binning_parts, four, progress=False)
+    assert history.validation_loss[-1][1] < 0.1 < untrained  # validation runs in fp32
+    assert parts.model.config._attn_implementation == attention  # eager attention served training only
+    reloaded = load_checkpoint(tmp_path / "bf16")
+    assert reloaded.model.config._attn_implementation == attention
+    assert all(t.dtype == torch.float32 for t in reloaded.model.state_dict().values())
+    with pytest.raises(ValueError, match="precision"):
+        TrainingConfig(precision="fp16")
+
+
 def test_training_resumes_from_its_checkpoint(samples, binning_parts, tmp_path):
     schedule = TrainingConfig(
         steps=6, batch_size=4, warmup_steps=2, validate_every=3, checkpoint_every=3, shuffle_buffer=4
