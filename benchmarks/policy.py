@@ -41,6 +41,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from fast_vla_ros.execution.config import REPLAN_PERIOD_S  # noqa: E402
 from fast_vla_ros.policy.checkpoint import load_policy  # noqa: E402
 from fast_vla_ros.policy.closed_loop import EpisodeResult, run_episode, summarize  # noqa: E402
 from fast_vla_ros.policy.config import PolicyConfig  # noqa: E402
@@ -190,7 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=50, help="episodes per task family (default 50)")
     parser.add_argument("--seed", type=int, default=100000, help="seed of each family's first episode (default 100000)")
     parser.add_argument("--max-seconds", type=float, default=10.0, help="simulated time limit per episode (default 10)")
-    parser.add_argument("--replan-period", type=float, default=0.5, help="s between observations (default 0.5)")
+    parser.add_argument(
+        "--replan-period",
+        type=float,
+        default=REPLAN_PERIOD_S,
+        help=f"s between observations that start new chunks (default {REPLAN_PERIOD_S}, the nodes' default)",
+    )
     parser.add_argument("--image-size", type=int, default=224, help="camera frames, pixels (default 224)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu: the latency floor is a CPU one)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from fast_vla_ros.cli import CommandError
+from fast_vla_ros.execution.config import REPLAN_PERIOD_S
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -134,7 +135,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--seed", type=int, default=100000, help="seed of the first episode (default 100000: clear of sim-demos seeds)"
     )
     evaluate.add_argument("--max-seconds", type=float, default=10.0, help="simulated time limit (default 10)")
-    evaluate.add_argument("--replan-period", type=float, default=0.5, help="s between observations (default 0.5)")
+    evaluate.add_argument(
+        "--replan-period",
+        type=float,
+        default=REPLAN_PERIOD_S,
+        help=f"s between observations that start new chunks (default {REPLAN_PERIOD_S})",
+    )
     evaluate.add_argument("--image-size", type=int, default=224, help="camera frames, pixels (default 224)")
     evaluate.add_argument("--threads", type=int, default=0, help="torch CPU threads (default 0: torch's choice)")
     evaluate.add_argument("--json", type=Path, help="write the summary as JSON to this path")

@@ -29,6 +29,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profi
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 
+from fast_vla_ros.execution.config import REPLAN_PERIOD_S
 from fast_vla_ros.msg import ActionChunk as ActionChunkMsg
 from fast_vla_ros.msg import PolicyStatus
 from fast_vla_ros.nodes.conversions import (
@@ -65,7 +66,7 @@ class PolicyNode(Node):
         policy_dir = self.declare_parameter("policy_dir", "").value or str(package_file("models/default"))
         device = self.declare_parameter("device", "auto").value
         cpu_threads = int(self.declare_parameter("cpu_threads", 1).value)
-        self._replan_period = float(self.declare_parameter("replan_period", 0.4).value)
+        self._replan_period = float(self.declare_parameter("replan_period", REPLAN_PERIOD_S).value)
         self._input_timeout = float(self.declare_parameter("input_timeout", 0.5).value)
         self._max_instruction_bytes = int(self.declare_parameter("max_instruction_bytes", 1024).value)
         image_size = list(self.declare_parameter("expected_image_size", [224, 224]).value)

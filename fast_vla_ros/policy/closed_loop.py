@@ -16,7 +16,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 
-from fast_vla_ros.execution.config import ExecutionConfig
+from fast_vla_ros.execution.config import REPLAN_PERIOD_S, ExecutionConfig
 from fast_vla_ros.execution.scheduler import ChunkScheduler
 from fast_vla_ros.policy.errors import ObservationError
 from fast_vla_ros.policy.runtime import Policy, PolicyResult, StageTimes
@@ -55,11 +55,11 @@ def run_episode(
     seed: int,
     cameras: tuple[str, ...],
     max_seconds: float = 10.0,
-    replan_period: float = 0.5,
+    replan_period: float = REPLAN_PERIOD_S,
     execution: ExecutionConfig | None = None,
     on_tick: Callable[[ArmSimulator], None] | None = None,
 ) -> EpisodeResult:
-    """One seeded episode; a new observation is taken every ``replan_period`` s (pi0 executes half a chunk).
+    """One seeded episode; a new observation is taken every ``replan_period`` s.
 
     ``on_tick(sim)`` is called once per control period after the command is set (e.g. a ``FrameRecorder``).
     """

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fast_vla_ros.execution.config import REPLAN_PERIOD_S
 from fast_vla_ros.policy.closed_loop import FrameRecorder, run_episode, summarize
 from fast_vla_ros.policy.runtime import PolicyResult, StageTimes
 from fast_vla_ros.sim.expert import CONTROL_DT, ScriptedExpert
@@ -44,8 +45,8 @@ def test_expert_chunks_succeed_through_the_closed_loop_despite_latency(task):
         result = run_episode(ExpertChunks(sim, seed, 0.3), sim, task, seed, ("scene",), on_tick=recorder)
     assert result.success, f"{task} seed {seed}: the expert's chunks failed after {result.seconds:.2f} s"
     assert result.seconds < 6.0
-    # Predictions wait for the previous one (0.3 s in flight), so they come every 0.5 s replan period.
-    assert len(result.timings) == len(result.latencies_s) == pytest.approx(result.seconds / 0.5, abs=1)
+    # One prediction per replan period (the default, longer than the 0.3 s each is in flight).
+    assert len(result.timings) == len(result.latencies_s) == pytest.approx(result.seconds / REPLAN_PERIOD_S, abs=1)
     assert all(t.total_s == pytest.approx(0.3) for t in result.timings)
     assert len(recorder.frames) == round(result.seconds / CONTROL_DT)
     assert recorder.frames[0].shape == (32, 64, 3)
