@@ -113,9 +113,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--precision",
         choices=("fp32", "bf16"),
         default="fp32",
-        help="bf16: the forward pass under bfloat16 autocast, weights and optimizer in float32; 1.8x faster per "
-        "step on a CPU with AVX512-BF16 or AMX (the shipped default's recipe), slower on one without "
-        "(default fp32)",
+        help="bf16: the forward pass under bfloat16 autocast, weights and optimizer in float32; 1.7x the steps "
+        "per hour on a CPU with AVX512-BF16 or AMX (the shipped default's recipe), emulated and slower on one "
+        "without (default fp32)",
     )
     train.add_argument("--seed", type=int, default=0, help="model initialisation and data order (default 0)")
     train.add_argument(

@@ -105,7 +105,7 @@ class TrainingConfig:
     # Weight of the named-colour labels on the decoder's image tokens (see colour_patches); 0 = off.
     named_colour_weight: float = 0.0
     # "bf16": the forward pass under bfloat16 autocast (weights, optimizer and losses stay float32).
-    # On a CPU with AVX512-BF16 or AMX it trains 1.8x faster per step; elsewhere it is emulated and slower.
+    # On a CPU with AVX512-BF16 or AMX it trains 1.7x the steps per hour; elsewhere it is emulated and slower.
     precision: str = "fp32"
     seed: int = 0
 
