@@ -77,17 +77,11 @@ def binning_parts(samples, policy_config):
     return parts_for(samples, BinningTokenizer.fit, policy_config)
 
 
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory):
-    """A micro policy overfitted on four samples, so greedy decoding reproduces their tokens and stops."""
-    from fast_vla_ros.policy.training import TrainingConfig, train
+def overfit_schedule(**overrides):
+    """200 steps that overfit four samples (validation loss below 0.1), validated at steps 100 and 200."""
+    from fast_vla_ros.policy.training import TrainingConfig
 
-    four = make_samples(4)
-    config = PolicyConfig(
-        cameras=CAMERAS, horizon=HORIZON, max_action_tokens=HORIZON * DIM + 4, action_tokenizer="binning"
-    )
-    parts = parts_for(four, BinningTokenizer.fit, config)
-    schedule = TrainingConfig(
+    return TrainingConfig(
         steps=200,
         batch_size=4,
         learning_rate=3e-3,
@@ -95,7 +89,20 @@ def trained(tmp_path_factory):
         validate_every=100,
         checkpoint_every=200,
         shuffle_buffer=4,
+        **overrides,
     )
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """A micro policy overfitted on four samples, so greedy decoding reproduces their tokens and stops."""
+    from fast_vla_ros.policy.training import train
+
+    four = make_samples(4)
+    config = PolicyConfig(
+        cameras=CAMERAS, horizon=HORIZON, max_action_tokens=HORIZON * DIM + 4, action_tokenizer="binning"
+    )
+    parts = parts_for(four, BinningTokenizer.fit, config)
     out_dir = tmp_path_factory.mktemp("trained") / "checkpoint"
-    parts, history = train(four, out_dir, schedule, parts, four, progress=False)
+    parts, history = train(four, out_dir, overfit_schedule(), parts, four, progress=False)
     return parts, four, out_dir, history

@@ -14,7 +14,7 @@ from fast_vla_ros.policy.config import PolicyConfig
 from fast_vla_ros.policy.training import LookaheadHead, TrainingConfig, collate, train, validation_loss
 from fast_vla_ros.tokenizers import FastTokenizer
 
-from .conftest import CAMERAS, HORIZON, make_samples, parts_for
+from .conftest import CAMERAS, HORIZON, make_samples, overfit_schedule, parts_for
 
 
 def test_loss_only_covers_the_action_suffix(binning_parts, samples):
@@ -60,15 +60,7 @@ def test_overfitting_drives_the_loss_down(trained):
 
 def test_bf16_training_learns_and_leaves_an_fp32_policy_with_its_attention(binning_parts, tmp_path):
     four = make_samples(4)
-    schedule = TrainingConfig(
-        steps=200,
-        batch_size=4,
-        learning_rate=3e-3,
-        warmup_steps=5,
-        validate_every=100,
-        shuffle_buffer=4,
-        precision="bf16",
-    )
+    schedule = overfit_schedule(precision="bf16")
     attention = binning_parts.model.config._attn_implementation
     untrained = validation_loss(binning_parts, four, batch_size=4, max_batches=1)
     parts, history = train(four, tmp_path / "bf16", schedule, binning_parts, four, progress=False)
