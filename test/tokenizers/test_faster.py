@@ -90,6 +90,13 @@ def test_training_improves_reconstruction(toy):
     assert after < 0.5 * before, (before, after)
 
 
+def test_encoding_in_slices_gives_the_codes_of_one_pass(tokenizer, toy):
+    # A training set is encoded a slice at a time to bound memory; slicing must not change a single code.
+    whole = tokenizer.code_indices(toy[1], slice_size=len(toy[1]))
+    assert np.array_equal(tokenizer.code_indices(toy[1], slice_size=7), whole)
+    assert whole.shape == (len(toy[1]), tokenizer.config.patches, tokenizer.config.num_quantizers)
+
+
 def test_save_load_gives_identical_codes_and_decodes(tokenizer, toy, tmp_path):
     tokenizer.save(tmp_path / "faster")
     assert sorted(p.name for p in (tmp_path / "faster").iterdir()) == [CONFIG_FILE, "faster_tokenizer.safetensors"]
