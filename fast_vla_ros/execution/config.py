@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 # s between the observations that start new chunks: 0.8 of the default policy's 1 s chunk. On the shipped
 # default (docs/policy.md, eighth round) 0.4, 0.5, 0.7, 0.8 and 0.9 s gave closed-loop success 0.54, 0.75,
-# 0.80, 0.85 and 0.79: replanning sooner lets each new chunk revise the last one's approach before it lands,
-# and the arm hovered near the object. A policy slower than (chunk length - period) leaves the arm holding
+# 0.80, 0.85 and 0.79: with sooner replanning each new chunk revised the last one's approach before it
+# landed, and the arm hovered near the object. A policy slower than (chunk length - period) leaves the arm holding
 # between chunks and wants a shorter period.
 REPLAN_PERIOD_S = 0.8
 
