@@ -142,8 +142,7 @@ class EpisodeRunner:
         record.seconds = time.monotonic() - self._t0
         self._record = None
         self.arm(False)
-        seen = self._executor_diagnostics_count
-        self.spin_until(lambda: self._executor_diagnostics_count > seen, 5.0, "executor diagnostics")
+        self.wait_for_executor_diagnostics(lambda _: True, 5.0, "executor diagnostics")
         after, before = self._intervention_counts(), self._interventions_at_start
         record.interventions = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
         return record
@@ -158,6 +157,16 @@ class EpisodeRunner:
             and self.policy_status.chunks_published > published_before,
             timeout_s,
             "a chunk for the new instruction",
+        )
+
+    def wait_for_executor_diagnostics(
+        self, done: Callable[[dict[str, str]], bool], timeout_s: float, what: str
+    ) -> bool:
+        """True once a diagnostics message received after this call satisfies ``done``. The one already
+        held can predate what the caller just did: the executor publishes about once a second."""
+        seen = self._executor_diagnostics_count
+        return self.spin_until(
+            lambda: self._executor_diagnostics_count > seen and done(self._executor_diagnostics), timeout_s, what
         )
 
     def arm(self, armed: bool) -> bool:
