@@ -78,7 +78,11 @@ def binning_parts(samples, policy_config):
 
 
 def overfit_schedule(**overrides):
-    """200 steps that overfit four samples (validation loss below 0.1), validated at steps 100 and 200."""
+    """200 steps that overfit four samples, validated at steps 100 and 200.
+
+    Measured on one AMD EPYC: validation loss 6.3 untrained, 0.12 at step 100, 0.022 at step 200 (an Intel
+    Xeon gave 0.099 at step 100): tests compare these as ratios with wide margins, never to a fixed value.
+    """
     from fast_vla_ros.policy.training import TrainingConfig
 
     return TrainingConfig(
@@ -96,13 +100,14 @@ def overfit_schedule(**overrides):
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     """A micro policy overfitted on four samples, so greedy decoding reproduces their tokens and stops."""
-    from fast_vla_ros.policy.training import train
+    from fast_vla_ros.policy.training import train, validation_loss
 
     four = make_samples(4)
     config = PolicyConfig(
         cameras=CAMERAS, horizon=HORIZON, max_action_tokens=HORIZON * DIM + 4, action_tokenizer="binning"
     )
     parts = parts_for(four, BinningTokenizer.fit, config)
+    untrained = validation_loss(parts, four, batch_size=4, max_batches=1)
     out_dir = tmp_path_factory.mktemp("trained") / "checkpoint"
     parts, history = train(four, out_dir, overfit_schedule(), parts, four, progress=False)
-    return parts, four, out_dir, history
+    return parts, four, out_dir, history, untrained

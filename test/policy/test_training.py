@@ -53,9 +53,11 @@ def test_moving_state_noise_applies_from_start_seconds_on(binning_parts, samples
 
 
 def test_overfitting_drives_the_loss_down(trained):
-    history = trained[3]
+    """By a wide factor, as ratios: the values themselves differ between CPU models (oneDNN kernels)."""
+    history, untrained = trained[3], trained[4]
     first, last = history.validation_loss[0][1], history.validation_loss[-1][1]
-    assert last < 0.1 < first
+    assert last < untrained / 30  # measured 1/290
+    assert last < 0.5 * first  # still falling after step 100: measured 0.19
 
 
 def test_bf16_training_learns_and_leaves_an_fp32_policy_with_its_attention(binning_parts, tmp_path):
@@ -64,7 +66,7 @@ def test_bf16_training_learns_and_leaves_an_fp32_policy_with_its_attention(binni
     attention = binning_parts.model.config._attn_implementation
     untrained = validation_loss(binning_parts, four, batch_size=4, max_batches=1)
     parts, history = train(four, tmp_path / "bf16", schedule, binning_parts, four, progress=False)
-    assert history.validation_loss[-1][1] < 0.1 < untrained  # validation runs in fp32
+    assert history.validation_loss[-1][1] < untrained / 30  # measured 1/340; validation runs in fp32
     assert parts.model.config._attn_implementation == attention  # eager attention served training only
     reloaded = load_checkpoint(tmp_path / "bf16")
     assert reloaded.model.config._attn_implementation == attention
@@ -220,7 +222,8 @@ def trained_with_head(parts, samples, out_dir, schedule, head: str, outputs: int
     state with ``outputs`` rows, and none of them entered the policy. Returns the history."""
     _, history = train(samples, out_dir, schedule, parts, progress=False)
     losses = getattr(history, loss_field)
-    assert [s for s, _ in losses] == [10, 20, 30, 40] and losses[-1][1] < 0.5 * losses[0][1]
+    # Measured ratios 0.14 (colour patches) and 0.30 (named colour) after 40 steps.
+    assert [s for s, _ in losses] == [10, 20, 30, 40] and losses[-1][1] < 0.7 * losses[0][1]
     state = load_file(str(out_dir / "training_state.safetensors"))
     hidden = parts.model.config.text_config.hidden_size
     assert state[f"training_heads.{head}.linear.weight"].shape == (outputs, hidden)

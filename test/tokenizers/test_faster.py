@@ -87,7 +87,7 @@ def test_training_improves_reconstruction(toy):
         return FasterTokenizer.fit(toy[0], steps=steps, batch_size=128, learning_rate=5e-3, progress=False, **TINY)
 
     before, after = _rmse(fit(3), toy[1]), _rmse(fit(250), toy[1])
-    assert after < 0.5 * before, (before, after)
+    assert after < 0.7 * before, (before, after)  # measured 0.36: a margin no CPU's kernels cross
 
 
 def test_encoding_in_slices_gives_the_codes_of_one_pass(tokenizer, toy):
