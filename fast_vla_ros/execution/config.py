@@ -51,6 +51,11 @@ class SchedulerConfig:
     # Refuse chunks with a target beyond a joint's limits by more than this fraction of its range: the
     # policy is producing garbage, clamping it would only hide that.
     out_of_range_fraction: float = 0.5
+    # Bounds on what one chunk may ask of the executor, checked before any work on it: a chunk's steps
+    # (the default policy sends 50; pi0-FAST 10 to 50) and the time between them, s.
+    max_chunk_steps: int = 1000
+    min_chunk_dt: float = 0.001
+    max_chunk_dt: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "strategy", Strategy(self.strategy))
@@ -61,6 +66,11 @@ class SchedulerConfig:
         _require(self.max_active_chunks >= 1, f"max_active_chunks must be >= 1, got {self.max_active_chunks}")
         _require(self.future_tolerance >= 0, f"future_tolerance must be >= 0 s, got {self.future_tolerance}")
         _require(self.out_of_range_fraction >= 0, "out_of_range_fraction must be >= 0")
+        _require(self.max_chunk_steps >= 2, f"max_chunk_steps must be >= 2, got {self.max_chunk_steps}")
+        _require(
+            0 < self.min_chunk_dt <= self.max_chunk_dt,
+            f"min_chunk_dt and max_chunk_dt must satisfy 0 < min <= max, got {self.min_chunk_dt}, {self.max_chunk_dt}",
+        )
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,9 @@ class SafetyConfig:
     max_step: float = 0.05  # rad (m for prismatic joints); largest position change in one tick
     velocity_scale: float = 1.0  # multiplies max_velocity from the limits file
     acceleration_scale: float = 1.0  # multiplies max_acceleration from the limits file
+    # Fraction of each joint's range by which a measured position may lie outside the limits when arming (an
+    # encoder at a hard stop); the first hold is then clipped into the limits. Farther out, arming is refused.
+    arming_tolerance_fraction: float = 0.01
 
     def __post_init__(self) -> None:
         _require(
@@ -82,6 +95,10 @@ class SafetyConfig:
         _require(0 < self.velocity_scale <= 1, f"velocity_scale must be in (0, 1], got {self.velocity_scale}")
         _require(
             0 < self.acceleration_scale <= 1, f"acceleration_scale must be in (0, 1], got {self.acceleration_scale}"
+        )
+        _require(
+            0 <= self.arming_tolerance_fraction < 0.5,
+            f"arming_tolerance_fraction must be in [0, 0.5), got {self.arming_tolerance_fraction}",
         )
 
 

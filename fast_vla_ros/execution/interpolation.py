@@ -9,6 +9,11 @@ within the chunk, so the only discontinuities left are at seams, where the blend
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import solve_banded
+
+# The spline system's diagonals ``[1 4 1]`` in scipy's banded storage (rows: super-, main, sub-diagonal):
+# the banded solve is linear in the horizon, where a dense one was quadratic in memory (1.6 GB at 10 000 steps).
+_TRIDIAGONAL = np.array([1.0, 4.0, 1.0])[:, None]
 
 
 def _spline_coefficients(values: np.ndarray) -> np.ndarray:
@@ -22,8 +27,9 @@ def _spline_coefficients(values: np.ndarray) -> np.ndarray:
         return np.concatenate([values[None], np.zeros((1, 3, dims))], axis=1)
     second = np.zeros((n, dims))
     if n > 2:
-        system = 4.0 * np.eye(n - 2) + np.eye(n - 2, k=1) + np.eye(n - 2, k=-1)
-        second[1:-1] = np.linalg.solve(system, 6.0 * (values[2:] - 2.0 * values[1:-1] + values[:-2]))
+        banded = np.repeat(_TRIDIAGONAL, n - 2, axis=1)
+        rhs = 6.0 * (values[2:] - 2.0 * values[1:-1] + values[:-2])
+        second[1:-1] = solve_banded((1, 1), banded, rhs, overwrite_ab=True, check_finite=False)
     slope = values[1:] - values[:-1] - (2.0 * second[:-1] + second[1:]) / 6.0
     return np.stack([values[:-1], slope, second[:-1] / 2.0, (second[1:] - second[:-1]) / 6.0], axis=1)
 

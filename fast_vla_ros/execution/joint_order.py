@@ -8,8 +8,16 @@ from collections.abc import Sequence
 import numpy as np
 
 
+SHOWN_NAMES = 10  # names quoted per list in an error: a message with 100 000 names would flood the log
+
+
 class JointNameError(ValueError):
     """Joint names that cannot be mapped onto the arm; the message lists what is wrong."""
+
+
+def _shown(names: Sequence[str]) -> str:
+    head = [str(name)[:64] for name in names[:SHOWN_NAMES]]
+    return f"{head}" if len(names) <= SHOWN_NAMES else f"{head[:-1] + ['...']} ({len(names)} names)"
 
 
 class JointOrder:
@@ -20,15 +28,16 @@ class JointOrder:
     def _check(self, names: Sequence[str], allow_extra: bool) -> None:
         duplicated = sorted(name for name, count in Counter(names).items() if count > 1)
         unknown = [] if allow_extra else [name for name in names if name not in self._index]
-        missing = [name for name in self.joint_names if name not in set(names)]
+        present = set(names)
+        missing = [name for name in self.joint_names if name not in present]
         if duplicated or unknown or missing:
             problems = [
-                f"{label} {values}"
+                f"{label} {_shown(values)}"
                 for label, values in (("duplicated", duplicated), ("unknown", unknown), ("missing", missing))
                 if values
             ]
             raise JointNameError(
-                f"joint names {list(names)}: {'; '.join(problems)}; the arm has {list(self.joint_names)}"
+                f"joint names {_shown(list(names))}: {'; '.join(problems)}; the arm has {list(self.joint_names)}"
             )
 
     def permutation(self, names: Sequence[str]) -> np.ndarray:

@@ -11,6 +11,7 @@ import copy
 import math
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,6 +29,18 @@ from fast_vla_ros.execution.safety import Intervention, MotionState, SafetyFilte
 from fast_vla_ros.execution.status import ACCEPTED, Command, HoldReason, RejectReason, Status, Verdict
 from fast_vla_ros.execution.watchdog import Watchdog
 from fast_vla_ros.types import ActionChunk, JointLimits
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """The scheduler's motion state at one tick, copied for planning a trajectory from it."""
+
+    blender: SeamBlender  # a private copy: planning advances it
+    state: MotionState
+    holding: bool
+    start: float  # s; the tick the plan continues from
+    newest_observation: float | None
+    estopped: bool
 
 
 def _rejected(reason: RejectReason, message: str) -> Verdict:
@@ -75,8 +88,16 @@ class ChunkScheduler:
 
     # -- inputs ---------------------------------------------------------------------------------------
 
-    def update_joint_state(self, names: Sequence[str], positions: Sequence[float], stamp: float) -> Verdict:
-        """Measured positions by joint name (other joints may be present); ``stamp`` feeds the watchdog."""
+    def update_joint_state(
+        self, names: Sequence[str], positions: Sequence[float], stamp: float, received: float | None = None
+    ) -> Verdict:
+        """Measured positions by joint name (other joints may be present).
+
+        ``received`` is when the message arrived on the caller's clock (default: ``stamp``, for callers whose
+        clock made the stamp). Freshness is judged by the earlier of the two, so a stamp from the future cannot
+        keep a stopped stream looking fresh; one later than ``received + scheduler.future_tolerance`` means the
+        clocks disagree and is refused.
+        """
         positions = np.asarray(positions, dtype=np.float64)
         if positions.shape != (len(names),):
             message = f"joint state has {len(names)} names but positions of shape {positions.shape}"
@@ -85,10 +106,14 @@ class ChunkScheduler:
             values = positions[self._order.select(list(names))]
         except JointNameError as error:
             return self._count_rejection("joint_state", _rejected(RejectReason.JOINT_NAMES, str(error)))
-        if not (np.all(np.isfinite(values)) and math.isfinite(stamp)):
+        received = stamp if received is None else received
+        if not (np.all(np.isfinite(values)) and math.isfinite(stamp) and math.isfinite(received)):
             message = "joint state has NaN/Inf position or stamp"
             return self._count_rejection("joint_state", _rejected(RejectReason.NON_FINITE, message))
-        self._joint_state, self._joint_state_stamp = values, float(stamp)
+        if stamp > received + self.config.scheduler.future_tolerance:
+            message = f"joint state stamped {stamp - received:.3f} s after it arrived; clocks differ?"
+            return self._count_rejection("joint_state", _rejected(RejectReason.FROM_FUTURE, message))
+        self._joint_state, self._joint_state_stamp = values, float(min(stamp, received))
         return ACCEPTED
 
     def add_chunk(self, chunk: ActionChunk, now: float) -> Verdict:
@@ -110,8 +135,17 @@ class ChunkScheduler:
             return _rejected(RejectReason.DISARMED, "executor is disarmed; chunks are only taken while armed")
         if chunk.horizon == 0:
             return _rejected(RejectReason.EMPTY, "chunk has no steps")
+        if chunk.horizon > scheduler.max_chunk_steps:
+            message = f"chunk has {chunk.horizon} steps, more than max_chunk_steps={scheduler.max_chunk_steps}"
+            return _rejected(RejectReason.TOO_LARGE, message)
         if not (math.isfinite(chunk.t0) and math.isfinite(chunk.dt)):
             return _rejected(RejectReason.NON_FINITE_TIME, f"chunk t0={chunk.t0} dt={chunk.dt} must be finite")
+        if not scheduler.min_chunk_dt <= chunk.dt <= scheduler.max_chunk_dt:
+            return _rejected(
+                RejectReason.BAD_DT,
+                f"chunk dt={chunk.dt:g} s is outside [{scheduler.min_chunk_dt:g}, {scheduler.max_chunk_dt:g}] "
+                "(scheduler.min_chunk_dt, max_chunk_dt)",
+            )
         try:
             self._order.permutation(chunk.joint_names)
         except JointNameError as error:
@@ -154,13 +188,32 @@ class ChunkScheduler:
             return ACCEPTED
         if not self._watchdog.joint_state_fresh(now, self._joint_state_stamp):
             return _rejected(RejectReason.NO_JOINT_STATE, "no fresh joint state to start from")
-        self._state = MotionState.at_rest(self._joint_state)
+        outside = self._outside_arming_range(self._joint_state)
+        if outside:
+            return _rejected(
+                RejectReason.OUT_OF_RANGE,
+                f"measured positions outside the joint limits: {outside}; move the arm inside them before arming",
+            )
+        # Within the tolerance: hold at the nearest position inside the limits, never outside them.
+        self._state = MotionState.at_rest(np.clip(self._joint_state, self.limits.lower, self.limits.upper))
         self._blender.clear()
         self._blender.restart(self._state.position, now + self.config.scheduler.lookahead)
         self._armed, self._holding, self._hold_reason = True, True, None
         self._newest_observation = None
         self._last_tick = float(now)
         return ACCEPTED
+
+    def _outside_arming_range(self, measured: np.ndarray) -> str:
+        """The joints measured beyond their limits by more than ``safety.arming_tolerance_fraction`` of the range."""
+        slack = self.config.safety.arming_tolerance_fraction * (self.limits.upper - self.limits.lower)
+        outside = (measured < self.limits.lower - slack) | (measured > self.limits.upper + slack)
+        return ", ".join(
+            f"{name} = {value:g} (limits [{lower:g}, {upper:g}])"
+            for name, value, lower, upper, bad in zip(
+                self.joint_names, measured, self.limits.lower, self.limits.upper, outside, strict=True
+            )
+            if bad
+        )
 
     def disarm(self) -> None:
         """Stop commanding at once: the controller keeps the last command. Hold first to stop smoothly."""
@@ -187,8 +240,9 @@ class ChunkScheduler:
         if not self._armed:
             return Command(now, now + lookahead, Status.DISARMED, None, names, None, None, None, frozenset())
         state, reason, reference, interventions = self._advance(
-            self._blender, self._state, self._holding, now, self._joint_state_stamp
-        )
+            self._blender, self._state, self._holding, now, self._joint_state_stamp, self._newest_observation,
+            self._estopped,
+        )  # fmt: skip
         self._blender.prune(now + lookahead)
         self._state, self._last_tick = state, float(now)
         self._holding = reason is not None
@@ -217,11 +271,14 @@ class ChunkScheduler:
         holding: bool,
         now: float,
         joint_state_stamp: float | None,
+        newest_observation: float | None,
+        estopped: bool,
     ) -> tuple[MotionState, HoldReason | None, np.ndarray | None, set[Intervention]]:
-        """One tick of the pipeline on the given blender and state, shared by :meth:`tick` and :meth:`plan`."""
+        """One tick of the pipeline on the given blender, state and inputs, shared by :meth:`tick` and
+        :meth:`plan_from`; it reads nothing else that changes, so a plan can run on another thread."""
         t = now + self.config.scheduler.lookahead
-        reason = HoldReason.ESTOP if self._estopped else None
-        reason = reason or self._watchdog.check(now, joint_state_stamp, self._newest_observation)
+        reason = HoldReason.ESTOP if estopped else None
+        reason = reason or self._watchdog.check(now, joint_state_stamp, newest_observation)
         reference = None
         if reason is None:
             if holding:
@@ -238,27 +295,44 @@ class ChunkScheduler:
             state, interventions = self._filter.step(state, None)
         return state, reason, reference, interventions
 
-    def plan(self) -> JointTrajectory | None:
-        """What the ticks from the last one on will command if nothing new arrives, ending at rest (or after
-        ``trajectory.max_duration``): the trajectory for a JointTrajectoryController. ``None`` when disarmed.
-
-        Runs the same pipeline on copies, assuming joint states keep arriving, so streaming and trajectory
-        control command the same motion. Publish it after each accepted chunk and when a hold starts.
-        """
+    def plan_request(self) -> PlanRequest | None:
+        """A copy of what :meth:`plan_from` needs, taken in one instant (cheap: the chunks' splines are
+        copied, not refitted); ``None`` when disarmed."""
         if not self._armed:
             return None
+        return PlanRequest(
+            copy.deepcopy(self._blender), self._state, self._holding, self._last_tick, self._newest_observation,
+            self._estopped,
+        )  # fmt: skip
+
+    def plan_from(self, request: PlanRequest | None) -> JointTrajectory | None:
+        """What the ticks from the request's on will command if nothing new arrives, ending at rest (or after
+        ``trajectory.max_duration``): the trajectory for a JointTrajectoryController. ``None`` when disarmed.
+
+        Runs the same pipeline on the request's copies, assuming joint states keep arriving, so streaming and
+        trajectory control command the same motion. Touches no scheduler state, so a node computes it off the
+        control thread (it takes milliseconds); publish it after each accepted chunk and when a hold starts.
+        """
+        if request is None:
+            return None
         period = self.config.scheduler.control_period
-        blender, state, holding = copy.deepcopy(self._blender), self._state, self._holding
+        blender, state, holding = request.blender, request.state, request.holding
         states = []
         for k in range(1, max(1, int(self.config.trajectory.max_duration / period)) + 1):
-            now = self._last_tick + k * period
-            state, reason, _, _ = self._advance(blender, state, holding, now, now)
+            now = request.start + k * period
+            state, reason, _, _ = self._advance(
+                blender, state, holding, now, now, request.newest_observation, request.estopped
+            )
             holding = reason is not None
             blender.prune(now + self.config.scheduler.lookahead)
             states.append(state)
             if holding and not np.any(state.velocity):
                 break
-        return joint_trajectory(self.joint_names, self._last_tick, period, states)
+        return joint_trajectory(self.joint_names, request.start, period, states)
+
+    def plan(self) -> JointTrajectory | None:
+        """:meth:`plan_from` a request taken now."""
+        return self.plan_from(self.plan_request())
 
     def trajectory_goal(self) -> FollowJointTrajectoryGoal | None:
         """:meth:`plan` with the configured tolerances, for a FollowJointTrajectory action client."""

@@ -35,8 +35,10 @@ class RejectReason(str, Enum):
     JOINT_NAMES = "joint_names"  # unknown, missing or duplicated joint names
     NON_FINITE = "non_finite"  # NaN/Inf positions
     NON_FINITE_TIME = "non_finite_time"  # NaN/Inf t0 or dt
-    OUT_OF_RANGE = "out_of_range"  # targets far outside the joint limits
-    FROM_FUTURE = "from_future"  # t0 later than now + scheduler.future_tolerance
+    OUT_OF_RANGE = "out_of_range"  # targets far outside the joint limits; arm() from outside them
+    TOO_LARGE = "too_large"  # more steps than scheduler.max_chunk_steps
+    BAD_DT = "bad_dt"  # step time outside [scheduler.min_chunk_dt, scheduler.max_chunk_dt]
+    FROM_FUTURE = "from_future"  # t0 (a joint state's stamp) later than now + scheduler.future_tolerance
     OUT_OF_ORDER = "out_of_order"  # t0 not newer than the newest accepted chunk's
     STALE = "stale"  # t0 older than watchdog.policy_timeout
     EXPIRED = "expired"  # every step is earlier than now + lookahead

@@ -50,3 +50,18 @@ def test_short_chunks_are_constant_or_linear(horizon):
 
 def test_hold_track_is_constant():
     np.testing.assert_array_equal(HoldTrack(np.array([1.0, 2.0]))(123.0), [[1.0, 2.0], [0.0, 0.0]])
+
+
+def test_long_chunks_fit_in_linear_memory():
+    """A dense solve of the spline system needed (n-2)^2 floats: 80 GB at 100 000 steps. The banded one
+    takes a few MB and matches the dense solution where that one is affordable."""
+    steps = np.random.default_rng(3).normal(size=(100_000, 2))
+    track = ChunkTrack(steps, 0.0, 0.02)
+    np.testing.assert_allclose(track(0.02 * 54_321)[0], steps[54_321], atol=1e-9)
+    short = steps[:40]
+    n = len(short)
+    dense = np.linalg.solve(
+        4.0 * np.eye(n - 2) + np.eye(n - 2, k=1) + np.eye(n - 2, k=-1),
+        6.0 * (short[2:] - 2.0 * short[1:-1] + short[:-2]),
+    )
+    np.testing.assert_allclose(ChunkTrack(short, 0.0, 0.02).coefficients[1:, 2] * 2.0, dense, atol=1e-12)

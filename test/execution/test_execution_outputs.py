@@ -97,3 +97,15 @@ def test_follow_joint_trajectory_goal_carries_the_tolerances(limits):
     assert {(t.position, t.velocity) for t in goal.path_tolerance} == {(0.2, -1.0)}
     assert {(t.position, t.velocity) for t in goal.goal_tolerance} == {(0.01, 0.03)}
     assert len(goal.trajectory.points) > 1
+
+
+def test_a_plan_request_taken_now_plans_the_same_after_the_scheduler_moved_on(limits, tracking):
+    """The node plans off the control thread: the request is a copy, so ticks and chunks after it change nothing."""
+    request = tracking.plan_request()
+    expected = tracking.plan()
+    run_ticks(tracking, limits, 0.06, 5)
+    tracking.estop()
+    planned = tracking.plan_from(request)
+    assert planned.start_time == expected.start_time
+    for ours, theirs in zip(planned.points, expected.points, strict=True):
+        np.testing.assert_array_equal(ours.positions, theirs.positions)

@@ -1,6 +1,7 @@
 """Property tests: whatever sequence of chunks (NaN, huge values, out-of-order or future stamps, empty, wrong
-joint names), ticks, stale joint states and e-stops arrives, every command stays within the position, velocity
-and acceleration limits, is finite, never steps more than max_step, and holds when it must."""
+joint names, too many steps, absurd dt), ticks, stale, future-stamped or absurd joint states, arming attempts
+and e-stops arrives, every command stays within the position, velocity and acceleration limits, is finite,
+never steps more than max_step, and holds when it must."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fast_vla_ros.execution import ChunkScheduler, ExecutionConfig, HoldReason, Status
+from fast_vla_ros.execution import ChunkScheduler, ExecutionConfig, HoldReason, RejectReason, Status
 from fast_vla_ros.types import ActionChunk, JointLimits
 
 from .conftest import LIMITS_FILE, PERIOD
@@ -19,7 +20,10 @@ SPAN = LIMITS.upper - LIMITS.lower
 TOLERANCE = 1e-9
 
 # Half the chunks carry one defect, the others are accepted, so that commands are also tracked.
-DEFECTS = ["nan", "inf", "huge", "missing", "unknown", "duplicated", "empty", "inf_dt", "future", "stale", "expired"]
+DEFECTS = [
+    "nan", "inf", "huge", "missing", "unknown", "duplicated", "empty", "inf_dt", "future", "stale", "expired",
+    "too_long", "tiny_dt", "huge_dt",
+]  # fmt: skip
 chunks = st.fixed_dictionaries(
     {
         "horizon": st.integers(1, 40),
@@ -37,8 +41,8 @@ steps = st.lists(
         {
             "chunk": st.one_of(st.none(), chunks, chunks, chunks),
             "ticks": st.integers(1, 12),
-            "joint_states": st.sampled_from([True] * 6 + [False]),
-            "event": st.sampled_from([None] * 12 + ["estop", "reset_and_arm", "disarm_and_arm"]),
+            "joint_states": st.sampled_from(["fresh"] * 6 + ["none", "future_stamp", "absurd"]),
+            "event": st.sampled_from([None] * 12 + ["estop", "reset_and_arm", "disarm_and_arm", "arm_outside"]),
         }
     ),
     min_size=1,
@@ -63,6 +67,8 @@ def make_chunk(spec: dict, now: float, commanded: np.ndarray) -> ActionChunk:
     rng = np.random.default_rng(spec["seed"])
     defect = spec["defect"]
     horizon, dt, t0 = spec["horizon"], spec["dt"], now + spec["t0_offset"]
+    if defect == "too_long":
+        horizon = 1001  # scheduler.max_chunk_steps is 1000
     shape = (0 if defect == "empty" else horizon, len(NAMES))
     if spec["values"] == "near":
         actions = commanded + rng.normal(0.0, 0.05, shape) * SPAN
@@ -84,8 +90,8 @@ def make_chunk(spec: dict, now: float, commanded: np.ndarray) -> ActionChunk:
         names[2] = "tool_changer_joint"
     elif defect == "duplicated":
         names[3] = names[0]
-    elif defect == "inf_dt":
-        dt = float("inf")
+    elif defect in ("inf_dt", "tiny_dt", "huge_dt"):
+        dt = {"inf_dt": float("inf"), "tiny_dt": 5e-324, "huge_dt": 1e9}[defect]
     elif defect == "future":
         t0 = now + 1.0
     elif defect == "stale":
@@ -158,8 +164,13 @@ def test_commands_respect_every_limit_whatever_arrives(config, start_fraction, s
             checker.check(command, estopped, fresh)
             if command.positions is not None:
                 measured = command.positions
-            if step["joint_states"]:
+            if step["joint_states"] == "fresh":
                 scheduler.update_joint_state(NAMES, measured, now)
+                last_state_time = now
+            elif step["joint_states"] == "future_stamp":  # must not keep a stopped stream looking fresh
+                assert not scheduler.update_joint_state(NAMES, measured, now + 1e6, received=now)
+            elif step["joint_states"] == "absurd":  # a finite, impossible measurement: taken, never commanded
+                assert scheduler.update_joint_state(NAMES, measured + 1e6 * (np.arange(len(NAMES)) == 0), now)
                 last_state_time = now
         if step["event"] == "estop":
             scheduler.estop()
@@ -170,5 +181,14 @@ def test_commands_respect_every_limit_whatever_arrives(config, start_fraction, s
             arm()
         elif step["event"] == "disarm_and_arm" and not estopped:
             scheduler.disarm()
+            assert scheduler.tick(now).positions is None
+            arm()
+        elif step["event"] == "arm_outside" and not estopped:
+            scheduler.disarm()
+            outside = measured.copy()
+            outside[1] = LIMITS.upper[1] + 0.02 * SPAN[1]  # beyond safety.arming_tolerance_fraction (0.01)
+            assert scheduler.update_joint_state(NAMES, outside, now)
+            verdict = scheduler.arm(now)
+            assert not verdict and verdict.reason is RejectReason.OUT_OF_RANGE and NAMES[1] in verdict.message
             assert scheduler.tick(now).positions is None
             arm()

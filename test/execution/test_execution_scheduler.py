@@ -228,3 +228,56 @@ def test_counters_have_every_key_from_the_start(limits):
 def test_tick_refuses_a_non_finite_clock(limits):
     with pytest.raises(ValueError, match="finite"):
         armed_scheduler(limits).tick(float("nan"))
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"horizon": 1001}, RejectReason.TOO_LARGE),  # scheduler.max_chunk_steps is 1000
+        ({"dt": 1e9}, RejectReason.BAD_DT),
+        ({"dt": 1e300}, RejectReason.BAD_DT),
+        ({"dt": 5e-324}, RejectReason.BAD_DT),
+    ],
+)
+def test_chunks_beyond_the_work_bounds_are_refused_before_any_work(limits, change, reason):
+    scheduler = armed_scheduler(limits)
+    chunk = ramp_chunk(limits, home(limits), 0.0, 0.0, horizon=change.get("horizon", 20), dt=change.get("dt", PERIOD))
+    verdict = scheduler.add_chunk(chunk, 0.0)
+    assert not verdict and verdict.reason is reason, verdict
+
+
+def test_arming_is_refused_from_a_measurement_outside_the_limits(limits):
+    scheduler = ChunkScheduler(limits, ExecutionConfig())
+    absurd = home(limits)
+    absurd[0] = 1e6
+    assert scheduler.update_joint_state(limits.joint_names, absurd, 0.0)
+    verdict = scheduler.arm(0.0)
+    assert not verdict and verdict.reason is RejectReason.OUT_OF_RANGE
+    assert limits.joint_names[0] in verdict.message and "1e+06" in verdict.message
+    assert scheduler.tick(0.02).positions is None
+
+
+def test_arming_just_outside_a_limit_holds_inside_it(limits):
+    """An encoder reading a hair past a hard stop (within safety.arming_tolerance_fraction) arms, and the
+    first hold is clipped into the limits: no command ever leaves them."""
+    scheduler = ChunkScheduler(limits, ExecutionConfig())
+    measured = home(limits)
+    measured[-1] = limits.lower[-1] - 0.005 * (limits.upper[-1] - limits.lower[-1])
+    assert scheduler.update_joint_state(limits.joint_names, measured, 0.0)
+    assert scheduler.arm(0.0)
+    for command in run_ticks(scheduler, limits, 0.02, 5):
+        assert np.all(command.positions >= limits.lower) and np.all(command.positions <= limits.upper)
+    assert command.positions[-1] == limits.lower[-1]
+
+
+def test_a_future_stamp_neither_passes_nor_keeps_the_joint_state_fresh(limits):
+    """Freshness is judged by arrival: one state stamped now + 1e6 s used to keep a paused arm 'fresh' forever."""
+    scheduler = armed_scheduler(limits, {"watchdog": {"joint_state_timeout": 0.1}})
+    scheduler.add_chunk(ramp_chunk(limits, home(limits), 0.0, SLOW, horizon=200), 0.0)
+    assert scheduler.tick(0.02).status is Status.TRACKING
+    verdict = scheduler.update_joint_state(limits.joint_names, home(limits), 0.04 + 1e6, received=0.04)
+    assert not verdict and verdict.reason is RejectReason.FROM_FUTURE and "clocks differ" in verdict.message
+    # Within scheduler.future_tolerance a stamp is taken, but counts as no newer than its arrival.
+    assert scheduler.update_joint_state(limits.joint_names, home(limits), 0.05, received=0.04)
+    assert scheduler.tick(0.14).status is Status.TRACKING
+    assert scheduler.tick(0.16).hold_reason is HoldReason.JOINT_STATE_STALE
