@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-
 SHOWN_NAMES = 10  # names quoted per list in an error: a message with 100 000 names would flood the log
 
 

@@ -1,8 +1,15 @@
 """chunk_executor_node: action chunks in, 50 Hz safe commands out to the arm's controller.
 
-Light and real-time: every callback is short and runs in one mutually exclusive group on a
-single-threaded executor (the ``ChunkScheduler`` is not thread-safe, and ROS_ON_PIP.md measured
-multi-threaded executors dropping timer ticks). The heavy policy lives in another process.
+Light and real-time, with three threads so that no input can delay a tick or the e-stop:
+  control   the 50 Hz tick and ``~/estop``, on a node of their own (``<name>_control``, no parameters)
+            spun by its own single-threaded executor, SCHED_FIFO when permitted;
+  inputs    chunks and joint states (taken as raw bytes and refused by size before deserializing),
+            ``~/arm``, ``~/reset_estop`` and diagnostics, on the main executor;
+  planner   the trajectory previews of the trajectory output modes (milliseconds each), newest only.
+The ``ChunkScheduler`` is not thread-safe: every call holds ``_scheduler_lock``, and each is bounded (a chunk
+has at most ``scheduler.max_chunk_steps`` steps). The e-stop needs no lock another thread could hold for
+long: it latches a flag under ``_output_lock``, which every publication of a command checks, so nothing is
+commanded after it returns. The heavy policy lives in another process.
 
 Interfaces (relative names resolve in the node's namespace):
   subscribes  action_chunk (fast_vla_ros/ActionChunk), joint_states (sensor_msgs/JointState),
@@ -19,15 +26,16 @@ Interfaces (relative names resolve in the node's namespace):
 
 from __future__ import annotations
 
-import os
 import sys
+import threading
 from collections import deque
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import SetBool, Trigger
@@ -36,9 +44,10 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from fast_vla_ros.execution.config import ExecutionConfig
 from fast_vla_ros.execution.outputs import JointTrajectory as PlannedTrajectory
 from fast_vla_ros.execution.outputs import forward_position_command
-from fast_vla_ros.execution.scheduler import ChunkScheduler
+from fast_vla_ros.execution.scheduler import ChunkScheduler, PlanRequest
 from fast_vla_ros.execution.status import Status
 from fast_vla_ros.msg import ActionChunk as ActionChunkMsg
+from fast_vla_ros.nodes.background import LatestOnlyWorker, SpinningThread
 from fast_vla_ros.nodes.conversions import InvalidInput, msg_to_action_chunk, seconds_to_stamp, stamp_to_seconds
 from fast_vla_ros.nodes.diagnostics import diagnostic_array
 from fast_vla_ros.nodes.node_main import run_node
@@ -47,6 +56,8 @@ from fast_vla_ros.nodes.parameters import config_sections, declare_joint_limits,
 OUTPUT_MODES = ("forward_position", "joint_trajectory", "follow_joint_trajectory")
 # Controllers subscribe with the system default QoS (reliable, volatile): match it exactly.
 COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+# Serialized bytes a chunk may take beyond its positions (header, names, tokens, tokenizer name).
+CHUNK_OVERHEAD_BYTES = 64 * 1024
 
 
 def seconds_to_duration_fields(seconds: float) -> tuple[int, int]:
@@ -70,25 +81,32 @@ def trajectory_msg(planned: PlannedTrajectory) -> JointTrajectory:
 class ChunkExecutorNode(Node):
     def __init__(self) -> None:
         super().__init__("chunk_executor_node")
+        self._control_thread: SpinningThread | None = None
+        self._planner: LatestOnlyWorker[PlanRequest] | None = None
         self._mode = self.declare_parameter("output_mode", "forward_position").value
         controller = self.declare_parameter("controller_name", "forward_position_controller").value
         start_armed = self.declare_parameter("start_armed", False).value
         diagnostics_period = self.declare_parameter("diagnostics_period", 1.0).value
         thread_priority = int(self.declare_parameter("thread_priority", 0).value)
+        # A JointState of 100 000 names took 40 ms to deserialize; one arm's is under 2 kB.
+        self._max_joint_state_bytes = int(self.declare_parameter("max_joint_state_bytes", 65536).value)
         if self._mode not in OUTPUT_MODES:
             raise ValueError(f"output_mode must be one of {OUTPUT_MODES}, got '{self._mode}'")
+        if self._max_joint_state_bytes < 1024:
+            raise ValueError(f"max_joint_state_bytes must be >= 1024, got {self._max_joint_state_bytes}")
         config = ExecutionConfig.from_mapping(declare_sections(self, config_sections(ExecutionConfig)))
         self._scheduler = ChunkScheduler(declare_joint_limits(self), config)
+        self._max_chunk_bytes = 8 * config.scheduler.max_chunk_steps * len(self._scheduler.joint_names)
+        self._max_chunk_bytes += CHUNK_OVERHEAD_BYTES
         self._period = config.scheduler.control_period
+        self._scheduler_lock = threading.Lock()
+        self._output_lock = threading.Lock()  # a command's publication against the e-stop latch
+        self._estop_latched = False
 
-        group = MutuallyExclusiveCallbackGroup()  # everything touching the scheduler, one at a time
-        self.create_subscription(ActionChunkMsg, "action_chunk", self._on_chunk, 10, callback_group=group)
-        self.create_subscription(
-            JointState, "joint_states", self._on_joint_state, qos_profile_sensor_data, callback_group=group
-        )
-        self.create_subscription(Bool, "~/estop", self._on_estop, 10, callback_group=group)
-        self.create_service(SetBool, "~/arm", self._on_arm, callback_group=group)
-        self.create_service(Trigger, "~/reset_estop", self._on_reset, callback_group=group)
+        self.create_subscription(ActionChunkMsg, "action_chunk", self._on_chunk, 10, raw=True)
+        self.create_subscription(JointState, "joint_states", self._on_joint_state, qos_profile_sensor_data, raw=True)
+        self.create_service(SetBool, "~/arm", self._on_arm)
+        self.create_service(Trigger, "~/reset_estop", self._on_reset)
         self._command_echo = self.create_publisher(JointState, "~/command", 10)
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._forward = self._trajectory = self._action_client = self._goal_handle = None
@@ -97,7 +115,9 @@ class ChunkExecutorNode(Node):
         elif self._mode == "joint_trajectory":
             self._trajectory = self.create_publisher(JointTrajectory, f"/{controller}/joint_trajectory", COMMAND_QOS)
         else:
-            self._action_client = self._follow_joint_trajectory_client(controller, group)
+            self._action_client = self._follow_joint_trajectory_client(controller)
+        if self._mode != "forward_position":
+            self._planner = LatestOnlyWorker(self._publish_plan, "trajectory_planner", self._on_planner_error)
 
         self._tick_times: deque[float] = deque(maxlen=int(round(10.0 / self._period)))
         self._last_status: tuple[Status, object] | None = None
@@ -105,32 +125,39 @@ class ChunkExecutorNode(Node):
         self._chunk_latencies: deque[float] = deque(maxlen=50)
         self._joint_state_time: float | None = None
         self._chunk_time: float | None = None
-        self.create_timer(self._period, self._on_tick, callback_group=group)
-        self.create_timer(diagnostics_period, self._publish_diagnostics, callback_group=group)
-        if thread_priority > 0:
-            self._use_realtime_priority(thread_priority)
+        self.create_timer(diagnostics_period, self._publish_diagnostics)
         if start_armed:
             self.get_logger().info("start_armed is set: arming at the first fresh joint state")
         self._arm_when_possible = bool(start_armed)
+
+        # The tick and the e-stop: a node of their own, so no input callback can make them wait.
+        control = Node(
+            f"{self.get_name()}_control",
+            namespace=self.get_namespace(),
+            context=self.context,
+            use_global_arguments=False,  # a launch file's __node:= remap must not give it the main node's name
+            start_parameter_services=False,
+            parameter_overrides=[Parameter("use_sim_time", value=self.get_parameter("use_sim_time").value)],
+        )
+        control.create_subscription(Bool, self.resolve_topic_name("~/estop"), self._on_estop, 10)
+        control.create_timer(self._period, self._on_tick)
+        self._control_thread = SpinningThread(control, "control", thread_priority, self._on_priority)
+        self._control_thread.start()
         self.get_logger().info(
             f"ready: {len(self._scheduler.joint_names)} joints, output {self._mode} to /{controller}, "
             f"strategy {config.scheduler.strategy.value}, {1 / self._period:.0f} Hz; disarmed until ~/arm"
         )
 
-    def _use_realtime_priority(self, priority: int) -> None:
-        """SCHED_FIFO for the thread that runs the 50 Hz timer, as ros2_control's controller manager does
-        (its thread_priority, 50 by default): on a loaded machine the tick otherwise waits for the CPU
-        behind the policy and the simulator. Its work per tick is ~100 us, so it cannot starve them."""
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-            self.get_logger().info(f"timer thread runs with SCHED_FIFO priority {priority}")
-        except (PermissionError, OSError) as error:
+    def _on_priority(self, refused: str | None) -> None:
+        if refused is None:
+            self.get_logger().info("control thread runs with SCHED_FIFO")
+        else:
             self.get_logger().warn(
-                f"could not set SCHED_FIFO priority {priority} ({error}); ticks may jitter on a loaded machine. "
-                "Allow it with an rtprio limit (/etc/security/limits.conf) or CAP_SYS_NICE."
+                f"could not set SCHED_FIFO for the control thread ({refused}); ticks may jitter on a loaded "
+                "machine. Allow it with an rtprio limit (/etc/security/limits.conf) or CAP_SYS_NICE."
             )
 
-    def _follow_joint_trajectory_client(self, controller: str, group: MutuallyExclusiveCallbackGroup):
+    def _follow_joint_trajectory_client(self, controller: str):
         try:
             from control_msgs.action import FollowJointTrajectory
             from rclpy.action import ActionClient
@@ -140,62 +167,89 @@ class ChunkExecutorNode(Node):
                 f"({error}); install ros-<distro>-control-msgs or use joint_trajectory / forward_position"
             ) from error
         self._goal_type = FollowJointTrajectory.Goal
-        return ActionClient(self, FollowJointTrajectory, f"/{controller}/follow_joint_trajectory", callback_group=group)
+        return ActionClient(self, FollowJointTrajectory, f"/{controller}/follow_joint_trajectory")
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
     # -- inputs ---------------------------------------------------------------------------------------
 
-    def _on_joint_state(self, msg: JointState) -> None:
-        stamp = stamp_to_seconds(msg.header.stamp) or self._now()  # some drivers leave the stamp at zero
-        if len(msg.position) != len(msg.name):
-            self._problem(f"joint state rejected: {len(msg.name)} names but {len(msg.position)} positions")
+    def _on_joint_state(self, data: bytes) -> None:
+        received = self._now()
+        if len(data) > self._max_joint_state_bytes:
+            limit = self._max_joint_state_bytes
+            self._problem(f"joint state rejected: {len(data)} bytes, more than max_joint_state_bytes={limit}")
             return
-        verdict = self._scheduler.update_joint_state(msg.name, msg.position, stamp)
+        msg = deserialize_message(data, JointState)
+        stamp = stamp_to_seconds(msg.header.stamp) or received  # some drivers leave the stamp at zero
+        with self._scheduler_lock:
+            verdict = self._scheduler.update_joint_state(msg.name, msg.position, stamp, received)
+            armed_now = verdict and self._arm_when_possible and bool(self._scheduler.arm(received))
         if not verdict:
             self._problem(f"joint state rejected ({verdict.reason.value}): {verdict.message}")
             return
-        self._joint_state_time = self._now()
-        if self._arm_when_possible and self._scheduler.arm(self._now()):
+        self._joint_state_time = received
+        if armed_now:
             self._arm_when_possible = False
             self.get_logger().info("armed")
 
-    def _on_chunk(self, msg: ActionChunkMsg) -> None:
+    def _on_chunk(self, data: bytes) -> None:
         now = self._now()
+        if len(data) > self._max_chunk_bytes:
+            self._problem(
+                f"action chunk rejected: {len(data)} bytes, more than scheduler.max_chunk_steps allows "
+                f"({self._max_chunk_bytes} bytes for {len(self._scheduler.joint_names)} joints)"
+            )
+            return
         try:
-            chunk = msg_to_action_chunk(msg)
+            chunk = msg_to_action_chunk(deserialize_message(data, ActionChunkMsg))
         except (InvalidInput, ValueError) as error:
             self._problem(f"action chunk rejected: {error}")
             return
-        verdict = self._scheduler.add_chunk(chunk, now)
+        with self._scheduler_lock:
+            verdict = self._scheduler.add_chunk(chunk, now)
+            request = self._scheduler.plan_request() if verdict and self._planner else None
         if not verdict:
             self._problem(f"action chunk rejected ({verdict.reason.value}): {verdict.message}")
             return
         self._chunk_time = now
         self._chunk_latencies.append(now - chunk.t0)
-        self._send_trajectory()
+        if request is not None:
+            self._planner.submit(request)
 
     def _on_estop(self, msg: Bool) -> None:
-        if msg.data and not self._scheduler.estopped:
-            self._scheduler.estop()
+        """Runs on the control thread. Latches first, under the lock every command publication checks, so that
+        nothing is commanded once this returns; the scheduler is told after, and decelerates to a hold."""
+        if not msg.data:
+            return
+        with self._output_lock:
+            first = not self._estop_latched
+            self._estop_latched = True
             self._stop_controller()
+        with self._scheduler_lock:
+            self._scheduler.estop()
+        if first:
             self.get_logger().warn("E-STOP latched: commands stopped; call ~/reset_estop then ~/arm to resume")
 
     def _on_arm(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         if request.data:
-            verdict = self._scheduler.arm(self._now())
+            with self._scheduler_lock:
+                verdict = self._scheduler.arm(self._now())
             response.success, response.message = verdict.accepted, verdict.message or "armed"
         else:
-            self._scheduler.disarm()
-            self._stop_controller()
+            with self._scheduler_lock:
+                self._scheduler.disarm()
+            with self._output_lock:
+                self._stop_controller()
             self._arm_when_possible = False
             response.success, response.message = True, "disarmed"
         self.get_logger().info(f"arm({request.data}): {response.message}")
         return response
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        self._scheduler.reset()
+        with self._scheduler_lock, self._output_lock:
+            self._scheduler.reset()
+            self._estop_latched = False
         self.get_logger().info("e-stop reset; disarmed until ~/arm")
         response.success, response.message = True, "e-stop cleared, disarmed"
         return response
@@ -203,55 +257,70 @@ class ChunkExecutorNode(Node):
     # -- output ---------------------------------------------------------------------------------------
 
     def _on_tick(self) -> None:
+        """Runs on the control thread: the scheduler's tick, then one command, unless stopped."""
         now = self._now()
-        self._tick_times.append(now)
-        command = self._scheduler.tick(now)
-        status = (command.status, command.hold_reason)
+        with self._scheduler_lock:
+            self._tick_times.append(now)
+            command = self._scheduler.tick(now)
+            status = (command.status, command.hold_reason)
+            hold_started = status != self._last_status and command.status is Status.HOLDING
+            # The controller must learn about a stop now, not at the next chunk.
+            request = self._scheduler.plan_request() if hold_started and self._planner else None
         if status != self._last_status:
             reason = f" ({command.hold_reason.value})" if command.hold_reason else ""
             self.get_logger().info(f"{command.status.value}{reason}")
-            if command.status is Status.HOLDING:
-                self._send_trajectory()  # the controller must learn about the stop now, not at the next chunk
             self._last_status = status
+        if request is not None:
+            self._planner.submit(request)
         forward = forward_position_command(command)
-        if forward is None or self._scheduler.estopped:
-            return  # disarmed or e-stopped: publish nothing; the controller holds its last command
-        if self._forward is not None:
-            self._forward.publish(Float64MultiArray(data=list(forward.data)))
+        if forward is None:
+            return  # disarmed: publish nothing; the controller holds its last command
         echo = JointState(name=list(command.joint_names), position=list(forward.data),
                           velocity=command.velocities.tolist())
         echo.header.stamp = seconds_to_stamp(now)
-        self._command_echo.publish(echo)
+        with self._output_lock:
+            if self._estop_latched:
+                return  # e-stopped: the controller holds its last command
+            if self._forward is not None:
+                self._forward.publish(Float64MultiArray(data=list(forward.data)))
+            self._command_echo.publish(echo)
 
     def _stop_controller(self) -> None:
         """Make a trajectory controller drop what it was executing: the forward controller already holds
         its last command, but a JointTrajectoryController would play the rest of the previewed trajectory.
-        An empty trajectory (or cancelling the goal) makes it hold the current position."""
+        An empty trajectory (or cancelling the goal) makes it hold the current position. Call under
+        ``_output_lock``."""
         if self._trajectory is not None:
             self._trajectory.publish(JointTrajectory(joint_names=list(self._scheduler.joint_names)))
         elif self._goal_handle is not None:
             self._goal_handle.cancel_goal_async()
             self._goal_handle = None
 
-    def _send_trajectory(self) -> None:
-        if (self._trajectory is None and self._action_client is None) or self._scheduler.estopped:
-            return
-        planned = self._scheduler.plan()
+    def _publish_plan(self, request: PlanRequest) -> None:
+        """Runs on the planner thread: the preview of what the ticks will command, for a trajectory controller."""
+        planned = self._scheduler.plan_from(request)
         if planned is None or not planned.points:
             return
         msg = trajectory_msg(planned)
-        if self._trajectory is not None:
-            self._trajectory.publish(msg)
-        elif self._action_client.server_is_ready():
-            future = self._action_client.send_goal_async(self._goal_type(trajectory=msg))
-            future.add_done_callback(self._on_goal_response)
-        else:
-            self._problem("FollowJointTrajectory server not available; goal not sent")
+        with self._output_lock:
+            if self._estop_latched or request.estopped:
+                return
+            if self._trajectory is not None:
+                self._trajectory.publish(msg)
+            elif self._action_client.server_is_ready():
+                future = self._action_client.send_goal_async(self._goal_type(trajectory=msg))
+                future.add_done_callback(self._on_goal_response)
+            else:
+                self._problem("FollowJointTrajectory server not available; goal not sent")
+
+    def _on_planner_error(self, error: Exception) -> None:
+        self._problem(f"trajectory planning failed: {type(error).__name__}: {error}")
 
     def _on_goal_response(self, future) -> None:
         handle = future.result()
         if handle.accepted:
-            self._goal_handle = handle
+            with self._output_lock:
+                self._goal_handle = handle
         else:
             self._problem("FollowJointTrajectory goal rejected by the controller")
 
@@ -265,15 +334,18 @@ class ChunkExecutorNode(Node):
 
     def _publish_diagnostics(self) -> None:
         now = self._now()
-        periods = np.diff(np.asarray(self._tick_times)) if len(self._tick_times) > 2 else np.zeros(1)
+        with self._scheduler_lock:
+            tick_times = np.asarray(self._tick_times)
+            armed, estopped, counters = self._scheduler.armed, self._scheduler.estopped, self._scheduler.counters()
+        periods = np.diff(tick_times) if len(tick_times) > 2 else np.zeros(1)
         jitter_ms = np.abs(periods - self._period) * 1e3
         state = self._last_status[0].value if self._last_status else "starting"
         hold = self._last_status[1].value if self._last_status and self._last_status[1] else ""
         values: dict[str, object] = {
             "state": state,
             "hold_reason": hold,
-            "armed": self._scheduler.armed,
-            "estopped": self._scheduler.estopped,
+            "armed": armed,
+            "estopped": estopped,
             "output_mode": self._mode,
             "tick_jitter_ms_p50": float(np.percentile(jitter_ms, 50)),
             "tick_jitter_ms_p99": float(np.percentile(jitter_ms, 99)),
@@ -282,10 +354,18 @@ class ChunkExecutorNode(Node):
             "chunk_latency_s_mean": float(np.mean(self._chunk_latencies)) if self._chunk_latencies else 0.0,
             "last_problem": self._last_problem,
         }
-        values.update(self._scheduler.counters())
+        values.update(counters)
         recent_problem = now - self._last_problem_time < 5.0
-        level = "error" if self._scheduler.estopped else "warn" if hold or recent_problem else "ok"
+        level = "error" if estopped else "warn" if hold or recent_problem else "ok"
         self._diagnostics.publish(diagnostic_array(self, level, f"{state} {hold}".strip(), values))
+
+    def destroy_node(self) -> None:
+        """The control and planner threads stop first, so no callback of theirs meets a destroyed publisher."""
+        if self._control_thread is not None:
+            self._control_thread.stop()
+        if self._planner is not None:
+            self._planner.stop()
+        super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:
