@@ -12,8 +12,8 @@ import torch
 
 from fast_vla_ros.data.minimum_jerk import reaching_chunks
 from fast_vla_ros.policy.config import ModelSize, PolicyConfig
-from fast_vla_ros.policy.training import TrainingSample, new_policy_parts
 from fast_vla_ros.tokenizers import BinningTokenizer
+from fast_vla_ros.training.train_loop import TrainingSample, new_policy_parts
 from fast_vla_ros.types import Observation
 
 torch.set_num_threads(1)
@@ -79,7 +79,7 @@ def binning_parts(samples, policy_config):
 
 def overfit_schedule(**overrides):
     """200 steps that overfit four samples (validation loss below 0.1), validated at steps 100 and 200."""
-    from fast_vla_ros.policy.training import TrainingConfig
+    from fast_vla_ros.training.train_loop import TrainingConfig
 
     return TrainingConfig(
         steps=200,
@@ -96,7 +96,7 @@ def overfit_schedule(**overrides):
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     """A micro policy overfitted on four samples, so greedy decoding reproduces their tokens and stops."""
-    from fast_vla_ros.policy.training import train
+    from fast_vla_ros.training.train_loop import train
 
     four = make_samples(4)
     config = PolicyConfig(
