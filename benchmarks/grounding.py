@@ -30,8 +30,8 @@ import json  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from fast_vla_ros.evaluation.closed_loop import observe  # noqa: E402
 from fast_vla_ros.policy.checkpoint import load_policy  # noqa: E402
-from fast_vla_ros.policy.closed_loop import observe  # noqa: E402
 from fast_vla_ros.sim.expert import ScriptedExpert  # noqa: E402
 from fast_vla_ros.sim.simulator import ArmSimulator  # noqa: E402
 from fast_vla_ros.sim.tasks import TASK_FAMILIES  # noqa: E402

@@ -4,7 +4,7 @@
 
 Each policy (default: ``default=models/default``) runs ``--episodes`` seeded closed-loop episodes per task
 family (seeds ``--seed``.. , default 100000.., far from the ``sim-demos`` seeds the default was trained on)
-through ``fast_vla_ros.policy.closed_loop``: policy -> chunk -> ChunkScheduler -> ArmSimulator, every
+through ``fast_vla_ros.evaluation.closed_loop``: policy -> chunk -> ChunkScheduler -> ArmSimulator, every
 prediction's wall time charged to simulated time, as ``fast-vla eval`` does. Every prediction of those
 episodes, i.e. real simulator observations, is also the latency sample:
   success              per family, the share of episodes that reached the task's success check
@@ -41,9 +41,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from fast_vla_ros.evaluation.closed_loop import EpisodeResult, run_episode, summarize  # noqa: E402
 from fast_vla_ros.execution.config import REPLAN_PERIOD_S  # noqa: E402
 from fast_vla_ros.policy.checkpoint import load_policy  # noqa: E402
-from fast_vla_ros.policy.closed_loop import EpisodeResult, run_episode, summarize  # noqa: E402
 from fast_vla_ros.policy.config import PolicyConfig  # noqa: E402
 from fast_vla_ros.sim.simulator import ArmSimulator  # noqa: E402
 from fast_vla_ros.sim.tasks import TASK_FAMILIES  # noqa: E402

@@ -170,8 +170,8 @@ def train_policy(args: argparse.Namespace) -> int:
     from fast_vla_ros.data.episode_dataset import EpisodeDataset
     from fast_vla_ros.data.training_chunks import TrainingChunks
     from fast_vla_ros.policy.config import PolicyConfig
-    from fast_vla_ros.policy.training import TrainingConfig, has_training_state, new_policy_parts, train
     from fast_vla_ros.tokenizers import TOKENIZER_KINDS
+    from fast_vla_ros.training.train_loop import TrainingConfig, has_training_state, new_policy_parts, train
 
     if args.threads > 0:
         import torch
@@ -287,8 +287,8 @@ def evaluate_policy(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
+    from fast_vla_ros.evaluation.closed_loop import FrameRecorder, run_episode, summarize, write_episode_media
     from fast_vla_ros.policy.checkpoint import load_policy
-    from fast_vla_ros.policy.closed_loop import FrameRecorder, run_episode, summarize, write_episode_media
     from fast_vla_ros.policy.errors import CheckpointError
     from fast_vla_ros.sim.simulator import ArmSimulator
     from fast_vla_ros.sim.tasks import task_family

@@ -109,7 +109,7 @@ def sim_render(args: argparse.Namespace) -> int:
 
     import imageio.v3 as iio
 
-    from fast_vla_ros.sim import episode_media
+    from fast_vla_ros.evaluation import episode_media
     from fast_vla_ros.sim.arm_model import CAMERAS
 
     cameras = tuple(args.camera) if args.camera else None

@@ -1,6 +1,6 @@
 """Training pairs cut from episodes: the observation at frame t and the actions of frames t..t+H-1.
 
-This is what policy training consumes (``fast_vla_ros.policy.training``: a re-iterable source of
+This is what policy training consumes (``fast_vla_ros.training.train_loop``: a re-iterable source of
 ``(Observation, targets [H, D])``) and what the tokenizer benchmarks fit on (``action_windows``).
 Near an episode's end the chunk is padded by repeating the last action: the arm holds its final
 target, which is exactly what the executor does when a chunk runs out.

@@ -12,8 +12,8 @@ import torch
 
 from fast_vla_ros.data.minimum_jerk import reaching_chunks
 from fast_vla_ros.policy.config import ModelSize, PolicyConfig
-from fast_vla_ros.policy.training import TrainingSample, new_policy_parts
 from fast_vla_ros.tokenizers import BinningTokenizer
+from fast_vla_ros.training.train_loop import TrainingSample, new_policy_parts
 from fast_vla_ros.types import Observation
 
 torch.set_num_threads(1)
@@ -83,7 +83,7 @@ def overfit_schedule(**overrides):
     Measured on one AMD EPYC: validation loss 6.3 untrained, 0.12 at step 100, 0.022 at step 200 (an Intel
     Xeon gave 0.099 at step 100): tests compare these as ratios with wide margins, never to a fixed value.
     """
-    from fast_vla_ros.policy.training import TrainingConfig
+    from fast_vla_ros.training.train_loop import TrainingConfig
 
     return TrainingConfig(
         steps=200,
@@ -100,7 +100,7 @@ def overfit_schedule(**overrides):
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     """A micro policy overfitted on four samples, so greedy decoding reproduces their tokens and stops."""
-    from fast_vla_ros.policy.training import train, validation_loss
+    from fast_vla_ros.training.train_loop import train, validation_loss
 
     four = make_samples(4)
     config = PolicyConfig(

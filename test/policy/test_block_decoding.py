@@ -22,8 +22,8 @@ from fast_vla_ros.policy.images import stack_cameras, to_pixels
 from fast_vla_ros.policy.model import image_tokens_per_camera
 from fast_vla_ros.policy.prompt import encode_prefix
 from fast_vla_ros.policy.runtime import VLAPolicy
-from fast_vla_ros.policy.training import TrainingConfig, collate, train
 from fast_vla_ros.tokenizers import FasterTokenizer
+from fast_vla_ros.training.train_loop import TrainingConfig, collate, train
 
 from .conftest import CAMERAS, HORIZON, parts_for
 

@@ -45,19 +45,19 @@ from tqdm import tqdm
 from fast_vla_ros.policy.action_space import ActionSpace
 from fast_vla_ros.policy.block_decoding import block_attention_mask, block_suffix, position_bias
 from fast_vla_ros.policy.checkpoint import PolicyParts, load_checkpoint, save_checkpoint
-from fast_vla_ros.policy.colour_patches import (
-    ColourPatchHead,
-    NamedColourHead,
-    captured_output,
-    colour_patch_targets,
-    named_colour,
-)
 from fast_vla_ros.policy.config import TINY, ModelSize, PolicyConfig
 from fast_vla_ros.policy.images import stack_cameras, to_pixels
 from fast_vla_ros.policy.model import build_model, image_size, image_tokens_per_camera
 from fast_vla_ros.policy.prompt import encode_prefix, encode_suffix
 from fast_vla_ros.policy.vocabulary import PromptVocabulary
 from fast_vla_ros.tokenizers.base import ActionTokenizer
+from fast_vla_ros.training.colour_patches import (
+    ColourPatchHead,
+    NamedColourHead,
+    captured_output,
+    colour_patch_targets,
+    named_colour,
+)
 from fast_vla_ros.types import Observation
 
 TrainingSample = tuple[Observation, np.ndarray]

@@ -17,11 +17,11 @@ from fast_vla_ros.cli import main as fast_vla
 from fast_vla_ros.data.minimum_jerk import reaching_chunks
 from fast_vla_ros.policy.checkpoint import save_checkpoint
 from fast_vla_ros.policy.config import PolicyConfig
-from fast_vla_ros.policy.training import new_policy_parts
 from fast_vla_ros.sim.simulator import ArmSimulator
 from fast_vla_ros.tokenizers import BinningTokenizer, FastTokenizer
+from fast_vla_ros.training.train_loop import new_policy_parts
 
-from .conftest import MICRO
+from ..policy.conftest import MICRO
 
 ROOT = Path(__file__).resolve().parents[2]
 HORIZON = 8

@@ -16,11 +16,11 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 
+from fast_vla_ros.evaluation.episode_media import contact_sheet, write_video
 from fast_vla_ros.execution.config import REPLAN_PERIOD_S, ExecutionConfig
 from fast_vla_ros.execution.scheduler import ChunkScheduler
 from fast_vla_ros.policy.errors import ObservationError
 from fast_vla_ros.policy.runtime import Policy, PolicyResult, StageTimes
-from fast_vla_ros.sim.episode_media import contact_sheet, write_video
 from fast_vla_ros.sim.simulator import ArmSimulator
 from fast_vla_ros.types import Observation
 

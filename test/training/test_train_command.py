@@ -6,8 +6,8 @@ import pytest
 
 from fast_vla_ros.cli import main
 from fast_vla_ros.data.training_chunks import TrainingChunks
+from fast_vla_ros.evaluation.closed_loop import run_episode, summarize
 from fast_vla_ros.policy.checkpoint import load_policy
-from fast_vla_ros.policy.closed_loop import run_episode, summarize
 from fast_vla_ros.sim.simulator import ArmSimulator
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fast_vla_ros.evaluation.closed_loop import FrameRecorder, run_episode, summarize
 from fast_vla_ros.execution.config import REPLAN_PERIOD_S
-from fast_vla_ros.policy.closed_loop import FrameRecorder, run_episode, summarize
 from fast_vla_ros.policy.runtime import PolicyResult, StageTimes
 from fast_vla_ros.sim.expert import CONTROL_DT, ScriptedExpert
 from fast_vla_ros.sim.simulator import ArmSimulator

@@ -11,10 +11,10 @@ from safetensors.torch import load_file, save_file
 
 from fast_vla_ros.policy.checkpoint import load_checkpoint, load_policy
 from fast_vla_ros.policy.config import PolicyConfig
-from fast_vla_ros.policy.training import LookaheadHead, TrainingConfig, collate, train, validation_loss
 from fast_vla_ros.tokenizers import FastTokenizer
+from fast_vla_ros.training.train_loop import LookaheadHead, TrainingConfig, collate, train, validation_loss
 
-from .conftest import CAMERAS, HORIZON, make_samples, overfit_schedule, parts_for
+from ..policy.conftest import CAMERAS, HORIZON, make_samples, overfit_schedule, parts_for
 
 
 def test_loss_only_covers_the_action_suffix(binning_parts, samples):

@@ -8,7 +8,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fast_vla_ros.policy.colour_patches import (
+from fast_vla_ros.sim.scene import COLOURS
+from fast_vla_ros.sim.tasks import TASK_FAMILIES
+from fast_vla_ros.training.colour_patches import (
     OBJECT_COLOURS,
     ColourPatchHead,
     NamedColourHead,
@@ -18,8 +20,6 @@ from fast_vla_ros.policy.colour_patches import (
     named_colour,
     named_colour_targets,
 )
-from fast_vla_ros.sim.scene import COLOURS
-from fast_vla_ros.sim.tasks import TASK_FAMILIES
 
 TABLE_RGB = (0.72, 0.6, 0.45)  # the simulator's table material
 BAND = {band.name: index for index, band in enumerate(OBJECT_COLOURS)}
