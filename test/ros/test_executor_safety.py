@@ -110,6 +110,8 @@ def test_estop_acts_within_a_tick_whatever_else_arrives(robot, load):
     # As in the campaign, the e-stop comes while the executor has the load in hand (it used to be busy for 16 s).
     loaded = time.monotonic()
     robot.harness.spin_until(lambda: time.monotonic() > loaded + 0.5, what="the load to arrive")
+    ticking = [t for t in robot.arrivals if t > loaded]
+    assert len(ticking) >= 10, f"{len(ticking)} commands in the 0.5 s after the load ({load}): the tick stalled"
     robot.estop.publish(Bool(data=True))
     sent = time.monotonic()
     for data in payload:  # and more of it right behind the e-stop
