@@ -8,11 +8,13 @@ catch it, log it, publish a diagnostic and keep running with the last good state
 from __future__ import annotations
 
 import io
+import unicodedata
 
 import numpy as np
 from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CompressedImage, Image, JointState
 
+from fast_vla_ros.execution.joint_order import JointNameError, JointOrder
 from fast_vla_ros.msg import ActionChunk as ActionChunkMsg
 from fast_vla_ros.types import ActionChunk
 
@@ -26,8 +28,22 @@ _RAW_ENCODINGS: dict[str, tuple[int, tuple[int, int, int]]] = {
 }
 
 
+# Largest frame a compressed camera topic may declare when no expected size is set: 4K.
+MAX_DECODED_PIXELS = 3840 * 2160
+
+
 class InvalidInput(ValueError):
     """A message that cannot be used as it is; the text says what is wrong with it."""
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """``text`` safe to put in a log line: control characters (ANSI escapes, CR/LF that forge log lines)
+    escaped, and cut at ``limit`` characters, since the text comes from whoever publishes on a topic."""
+    escaped = "".join(
+        char if unicodedata.category(char)[0] != "C" else char.encode("unicode_escape").decode("ascii")
+        for char in text[: limit + 1]
+    )
+    return escaped if len(text) <= limit else f"{escaped[:limit]}... ({len(text)} characters)"
 
 
 def stamp_to_seconds(stamp: Time) -> float:
@@ -43,16 +59,16 @@ def seconds_to_stamp(seconds: float) -> Time:
 def joint_positions(msg: JointState, joint_names: tuple[str, ...]) -> np.ndarray:
     """Positions of ``joint_names`` in that order, looked up by name in ``msg``.
 
-    Extra joints in the message (another arm, a mobile base) are ignored; missing or non-finite ones
-    are an error, because guessing a joint's position is how arms hit tables.
+    Extra joints in the message (another arm, a mobile base) are ignored; missing, duplicated or non-finite
+    ones are an error, because guessing a joint's position is how arms hit tables.
     """
     if len(msg.position) != len(msg.name):
         raise InvalidInput(f"JointState has {len(msg.name)} names but {len(msg.position)} positions")
-    by_name = dict(zip(msg.name, msg.position, strict=True))
-    missing = [name for name in joint_names if name not in by_name]
-    if missing:
-        raise InvalidInput(f"JointState lacks joints {missing} (it has {list(msg.name)})")
-    positions = np.array([by_name[name] for name in joint_names], dtype=np.float64)
+    try:
+        rows = JointOrder(joint_names).select(list(msg.name))
+    except JointNameError as error:
+        raise InvalidInput(f"JointState {error}") from error
+    positions = np.asarray(msg.position, dtype=np.float64)[rows]
     bad = [name for name, value in zip(joint_names, positions, strict=True) if not np.isfinite(value)]
     if bad:
         raise InvalidInput(f"JointState has non-finite positions for joints {bad}")
@@ -83,20 +99,32 @@ def image_to_rgb(msg: Image, expected_shape: tuple[int, int] | None = None) -> n
     return np.ascontiguousarray(pixels[:, :, list(rgb)])
 
 
-def compressed_image_to_rgb(msg: CompressedImage, expected_shape: tuple[int, int] | None = None) -> np.ndarray:
-    """An ``HxWx3`` uint8 RGB array from a JPEG or PNG ``sensor_msgs/CompressedImage``."""
+def compressed_image_to_rgb(
+    msg: CompressedImage, expected_shape: tuple[int, int] | None = None, max_pixels: int = MAX_DECODED_PIXELS
+) -> np.ndarray:
+    """An ``HxWx3`` uint8 RGB array from a JPEG or PNG ``sensor_msgs/CompressedImage``.
+
+    The size the header declares is checked before any pixel is decoded: a few hundred bytes of PNG can
+    declare 20000x20000 and make the decoder allocate gigabytes (PIL then raises DecompressionBombError).
+    """
     from PIL import Image as PilImage
-    from PIL import UnidentifiedImageError
 
     try:
         with PilImage.open(io.BytesIO(bytes(msg.data))) as image:
+            width, height = image.size  # read from the header only
+            if expected_shape is not None and (height, width) != tuple(expected_shape):
+                raise InvalidInput(
+                    f"compressed image declares {height}x{width}, expected {expected_shape[0]}x{expected_shape[1]}"
+                )
+            if height * width > max_pixels:
+                raise InvalidInput(f"compressed image declares {height}x{width}, more than {max_pixels} pixels")
             pixels = np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as error:
-        raise InvalidInput(f"compressed image ('{msg.format}') does not decode: {error}") from error
-    if expected_shape is not None and pixels.shape[:2] != tuple(expected_shape):
-        raise InvalidInput(
-            f"image is {pixels.shape[0]}x{pixels.shape[1]}, expected {expected_shape[0]}x{expected_shape[1]}"
-        )
+    except InvalidInput:
+        raise
+    except PilImage.DecompressionBombError as error:  # raised by open(), from the header, before decoding
+        raise InvalidInput(f"compressed image ('{printable(msg.format)}') refused before decoding: {error}") from error
+    except Exception as error:  # any decoder failure (PIL raises several unrelated types) is bad input
+        raise InvalidInput(f"compressed image ('{printable(msg.format)}') does not decode: {error}") from error
     return pixels
 
 

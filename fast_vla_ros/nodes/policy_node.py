@@ -4,7 +4,9 @@ Callbacks only store the newest message of each input; a worker thread takes a s
 and converts it, runs the model and publishes the chunk stamped with the observation's time, so the
 executor can skip the steps that passed during inference. Inference never runs in a ROS callback.
 When an input is missing, stale or malformed the node publishes no chunk (the executor then holds the
-arm) and says why in the log, in ``~/status`` and in the diagnostics; a valid input resumes.
+arm) and says why in the log, in ``~/status`` and in the diagnostics; a valid input resumes. Any other
+failure of the worker is caught, counted and reported (``STATE_INTERNAL_ERROR``) and the worker goes on;
+a worker that stops finishing cycles turns the diagnostics to ERROR.
 
 Interfaces:
   subscribes  camera topics (sensor_msgs/Image, or CompressedImage when the topic ends in /compressed;
@@ -19,6 +21,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import traceback
 from collections import Counter, deque
 from dataclasses import dataclass
 
@@ -38,6 +41,7 @@ from fast_vla_ros.nodes.conversions import (
     compressed_image_to_rgb,
     image_to_rgb,
     joint_positions,
+    printable,
     stamp_to_seconds,
 )
 from fast_vla_ros.nodes.diagnostics import diagnostic_array
@@ -45,6 +49,9 @@ from fast_vla_ros.nodes.node_main import run_node
 from fast_vla_ros.package_files import package_file
 from fast_vla_ros.types import Observation
 
+# Joint positions more than this many training ranges (the policy's 1st..99th percentile state statistics)
+# beyond that range are refused: the model cannot make sense of them, and 1e6 rad is a broken driver.
+STATE_RANGE_SLACK = 1.0
 INSTRUCTION_QOS = QoSProfile(
     depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
 )
@@ -69,6 +76,10 @@ class PolicyNode(Node):
         self._replan_period = float(self.declare_parameter("replan_period", REPLAN_PERIOD_S).value)
         self._input_timeout = float(self.declare_parameter("input_timeout", 0.5).value)
         self._max_instruction_bytes = int(self.declare_parameter("max_instruction_bytes", 1024).value)
+        # s a joint state's stamp may lie after its arrival (clocks of the robot and this host differ).
+        self._future_tolerance = float(self.declare_parameter("future_tolerance", 0.05).value)
+        # s without a finished worker cycle before the diagnostics say ERROR (inference included).
+        self._worker_timeout = float(self.declare_parameter("worker_timeout", 5.0).value)
         image_size = list(self.declare_parameter("expected_image_size", [224, 224]).value)
         self._expected_image_size = (int(image_size[0]), int(image_size[1])) if image_size else None
 
@@ -106,6 +117,8 @@ class PolicyNode(Node):
         self._cameras = camera_names
 
         self._status = PolicyStatus(state=PolicyStatus.STATE_WAITING_FOR_INPUTS, message="starting")
+        self._cycle_finished = time.monotonic()
+        self._status_lock = threading.Lock()
         self._latencies: deque[float] = deque(maxlen=100)
         self._chunk_times: deque[float] = deque(maxlen=100)
         self._problems: Counter[str] = Counter()
@@ -144,12 +157,24 @@ class PolicyNode(Node):
                 return
             next_start = time.monotonic() + self._replan_period
             try:
-                observation = self._observation()
-            except InvalidInput as error:
-                self._set_status(PolicyStatus.STATE_INPUT_ERROR, str(error))
-                continue
-            if observation is not None:
-                self._infer(observation)
+                self._cycle()
+            except Exception as error:  # any: counted and reported, and the next cycle must still run
+                with self._lock:
+                    self._problems["internal"] += 1
+                message = printable(f"inference worker failed: {type(error).__name__}: {error}", limit=1000)
+                if message != self._status.message:  # once per distinct failure, not once per cycle
+                    self.get_logger().error(f"{message}\n{traceback.format_exc()}")
+                self._set_status(PolicyStatus.STATE_INTERNAL_ERROR, message)
+            self._cycle_finished = time.monotonic()
+
+    def _cycle(self) -> None:
+        try:
+            observation = self._observation()
+        except InvalidInput as error:
+            self._set_status(PolicyStatus.STATE_INPUT_ERROR, str(error))
+            return
+        if observation is not None:
+            self._infer(observation)
 
     def _observation(self) -> Observation | None:
         with self._lock:
@@ -165,13 +190,47 @@ class PolicyNode(Node):
             raise self._problem("stale", f"no fresh {', '.join(stale)} within {self._input_timeout:g} s")
         instruction = self._validate_instruction(inputs["instruction"].msg.data)
         state_msg = inputs["joint_states"].msg
-        state = self._convert("joint_states", lambda: joint_positions(state_msg, self._joint_names))
+        state = self._convert("joint_states", lambda: self._joint_state(state_msg))
         images = {
             name: self._convert(f"camera:{name}", lambda m=inputs[f"camera:{name}"].msg: self._image(m))
             for name in self._cameras
         }
-        stamp = stamp_to_seconds(state_msg.header.stamp) or inputs["joint_states"].arrival
+        stamp = self._observation_time(state_msg, inputs["joint_states"].arrival)
         return Observation(images, state, self._joint_names, instruction, stamp)
+
+    def _joint_state(self, msg: JointState) -> np.ndarray:
+        state = joint_positions(msg, self._joint_names)
+        statistics = self._policy.action_space.state
+        slack = STATE_RANGE_SLACK * (statistics.high - statistics.low)
+        outside = (state < statistics.low - slack) | (state > statistics.high + slack)
+        if outside.any():
+            joints = ", ".join(
+                f"{name} = {value:g} (trained on [{low:.3g}, {high:.3g}])"
+                for name, value, low, high, bad in zip(
+                    self._joint_names, state, statistics.low, statistics.high, outside, strict=True
+                )
+                if bad
+            )
+            raise InvalidInput(f"joint positions far outside the range the policy was trained on: {joints}")
+        return state
+
+    def _observation_time(self, msg: JointState, arrival: float) -> float:
+        """The joint state's stamp, which the chunk carries to the executor, checked against its arrival on
+        this node's clock: a stamp from 1970 or 2038 would make every chunk stale or 'from the future'."""
+        stamp = stamp_to_seconds(msg.header.stamp)
+        if stamp == 0.0:
+            return arrival  # some drivers leave the stamp at zero
+        if stamp > arrival + self._future_tolerance:
+            raise self._problem(
+                "joint_states", f"joint state stamped {stamp - arrival:.3f} s after it arrived; clocks differ?"
+            )
+        if stamp < arrival - self._input_timeout:
+            raise self._problem(
+                "joint_states",
+                f"joint state stamped {arrival - stamp:.3f} s before it arrived (input_timeout "
+                f"{self._input_timeout:g} s); clocks differ?",
+            )
+        return stamp
 
     def _image(self, msg: object) -> np.ndarray:
         if isinstance(msg, CompressedImage):
@@ -192,7 +251,7 @@ class PolicyNode(Node):
             limit = self._max_instruction_bytes
             raise self._problem("instruction", f"instruction is {size} bytes, more than max_instruction_bytes={limit}")
         if text != self._instruction:
-            self.get_logger().info(f'instruction: "{text}"')
+            self.get_logger().info(f'instruction: "{printable(text)}"')
             self._instruction = text
         return text
 
@@ -226,21 +285,39 @@ class PolicyNode(Node):
         self._set_status(PolicyStatus.STATE_RUNNING, result.status, latency)
 
     def _set_status(self, state: int, message: str, latency: float | None = None) -> None:
-        changed = (state, message) != (self._status.state, self._status.message)
-        if changed and state in (PolicyStatus.STATE_INPUT_ERROR, PolicyStatus.STATE_DECODE_ERROR):
-            self.get_logger().warn(message)
-        elif changed and state != PolicyStatus.STATE_RUNNING:
-            self.get_logger().info(message)
-        self._status.state, self._status.message = state, message
-        self._status.instruction = self._instruction
-        if latency is not None:
-            self._status.last_inference_latency = latency
-        self._status.header.stamp = self.get_clock().now().to_msg()
-        self._status_pub.publish(self._status)
+        """Called from the worker and the diagnostics timer: one message at a time. Internal errors are logged
+        where they are found, with what the log needs (a traceback, the stall's length)."""
+        with self._status_lock:
+            changed = (state, message) != (self._status.state, self._status.message)
+            if changed and state in (PolicyStatus.STATE_INPUT_ERROR, PolicyStatus.STATE_DECODE_ERROR):
+                self.get_logger().warn(printable(message, limit=1000))
+            elif changed and state == PolicyStatus.STATE_WAITING_FOR_INPUTS:
+                self.get_logger().info(message)
+            self._status.state, self._status.message = state, message
+            self._status.instruction = self._instruction
+            if latency is not None:
+                self._status.last_inference_latency = latency
+            self._status.header.stamp = self.get_clock().now().to_msg()
+            self._status_pub.publish(self._status)
 
     # -- reporting ------------------------------------------------------------------------------------
 
+    def _worker_fault(self) -> str:
+        """Why the worker cannot be trusted to publish, or ''."""
+        if self._worker is None or not self._worker.is_alive():
+            return "the inference worker thread is not running"
+        idle = time.monotonic() - self._cycle_finished
+        if idle > self._worker_timeout:
+            limit = self._worker_timeout
+            return f"the inference worker has not finished a cycle for {idle:.1f} s (worker_timeout {limit:g} s)"
+        return ""
+
     def _publish_diagnostics(self) -> None:
+        fault = self._worker_fault()
+        if fault:
+            if self._status.state != PolicyStatus.STATE_INTERNAL_ERROR:
+                self.get_logger().error(fault)
+            self._set_status(PolicyStatus.STATE_INTERNAL_ERROR, fault)
         now = self._now()
         with self._lock:
             ages = {f"{key}_age_s": now - received.arrival for key, received in self._inputs.items()}
@@ -253,6 +330,7 @@ class PolicyNode(Node):
             PolicyStatus.STATE_RUNNING: "running",
             PolicyStatus.STATE_INPUT_ERROR: "input_error",
             PolicyStatus.STATE_DECODE_ERROR: "decode_error",
+            PolicyStatus.STATE_INTERNAL_ERROR: "internal_error",
         }[self._status.state]
         values: dict[str, object] = {
             "state": state,
@@ -263,10 +341,11 @@ class PolicyNode(Node):
             "inference_latency_ms_mean": float(np.mean(latencies)),
             "inference_latency_ms_p99": float(np.percentile(latencies, 99)),
             "device": str(self._policy.device),
+            "worker_alive": not fault,
             **ages,
             **{f"input_errors.{kind}": count for kind, count in problems.items()},
         }
-        level = "ok" if state == "running" else "warn"
+        level = "error" if fault or state == "internal_error" else "ok" if state == "running" else "warn"
         self._diagnostics.publish(diagnostic_array(self, level, f"{state}: {self._status.message}", values))
 
     def destroy_node(self) -> None:

@@ -16,6 +16,7 @@ from fast_vla_ros.nodes.conversions import (
     image_to_rgb,
     joint_positions,
     msg_to_action_chunk,
+    printable,
     rgb_to_image,
     seconds_to_stamp,
     stamp_to_seconds,
@@ -37,7 +38,8 @@ def test_joint_positions_resolved_by_name_not_order():
 @pytest.mark.parametrize(
     ("names", "positions", "reason"),
     [
-        (["shoulder_pan_joint", "elbow_joint"], [0.0, 0.0], "lacks joints ['gripper_joint']"),
+        (["shoulder_pan_joint", "elbow_joint"], [0.0, 0.0], "missing ['gripper_joint']"),
+        ([*ARM, "elbow_joint"], [0.0, 0.0, 0.0, 1e6], "duplicated ['elbow_joint']"),
         (list(ARM), [0.0, float("nan"), 0.0], "non-finite positions for joints ['elbow_joint']"),
         (list(ARM), [0.0, 0.0, float("inf")], "non-finite positions for joints ['gripper_joint']"),
         (list(ARM), [0.0, 0.0], "3 names but 2 positions"),
@@ -115,3 +117,21 @@ def test_malformed_action_chunk_messages_are_rejected():
     msg.horizon = 0
     with pytest.raises(InvalidInput, match="empty"):
         msg_to_action_chunk(msg)
+
+
+def test_a_compressed_image_is_refused_by_its_declared_size_before_decoding():
+    """A few dozen bytes of PNG declaring 20000x20000 used to raise DecompressionBombError in the worker."""
+    from .test_policy_node import png_bomb
+
+    with pytest.raises(InvalidInput, match=r"refused before decoding: Image size \(400000000 pixels\)"):
+        compressed_image_to_rgb(png_bomb(), expected_shape=(224, 224))  # PIL's own limit, read from the header
+    with pytest.raises(InvalidInput, match="declares 5000x5000, expected 224x224"):
+        compressed_image_to_rgb(png_bomb(5000), expected_shape=(224, 224))
+    with pytest.raises(InvalidInput, match="declares 5000x5000, more than 8294400 pixels"):
+        compressed_image_to_rgb(png_bomb(5000))
+
+
+def test_printable_escapes_control_characters_and_bounds_the_length():
+    assert printable("go\x1b[31m\r\n[ERROR] x") == "go\\x1b[31m\\r\\n[ERROR] x"
+    assert printable("héllo") == "héllo"
+    assert printable("a" * 500, limit=10) == "aaaaaaaaaa... (500 characters)"

@@ -1,25 +1,51 @@
 """policy_node as a separate process with the shipped default policy, fed by the test: chunks flow for
-valid inputs; each kind of bad input stops them with a clear status and log line while the node keeps
-running; a valid input afterwards resumes."""
+valid inputs; each kind of bad input (those an adversarial campaign found included: a PNG declaring
+20000x20000, duplicated joint names, 1e6 rad, stamps from 1970 and 2038, control characters in the
+instruction) stops them with a clear status and log line while the node keeps running; a valid input
+afterwards resumes."""
 
 from __future__ import annotations
+
+import io
+import signal
+import struct
+import zlib
 
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
+from PIL import Image as PilImage
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 
 from fast_vla_ros.msg import ActionChunk as ActionChunkMsg
 from fast_vla_ros.msg import PolicyStatus
-from fast_vla_ros.nodes.conversions import rgb_to_image, stamp_to_seconds
+from fast_vla_ros.nodes.conversions import rgb_to_image, seconds_to_stamp, stamp_to_seconds
 from fast_vla_ros.sim.simulator import ArmSimulator
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 CHUNK_TIMEOUT_S = 120.0  # the child loads torch and warms the model up first
+# The scene camera arrives compressed (PNG), the wrist camera raw: both conversions are exercised.
+SCENE_TOPIC = "/camera/scene/image_raw/compressed"
+
+
+def png(pixels: np.ndarray) -> CompressedImage:
+    buffer = io.BytesIO()
+    PilImage.fromarray(pixels).save(buffer, format="PNG")
+    return CompressedImage(format="png", data=buffer.getvalue())
+
+
+def png_bomb(side: int = 20_000) -> CompressedImage:
+    """A valid PNG header declaring side x side pixels in a few dozen bytes: decoding it allocates gigabytes."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    return CompressedImage(format="png", data=data)
 
 
 @pytest.fixture(scope="module")
@@ -39,29 +65,37 @@ class Inputs:
         self.frames, self.state, self.joint_names, self.instruction = scene
         node = harness.node
         self._node = node
-        self._cameras = {name: node.create_publisher(Image, f"/camera/{name}/image_raw", qos_profile_sensor_data)
-                         for name in self.frames}
+        self._scene = node.create_publisher(CompressedImage, SCENE_TOPIC, qos_profile_sensor_data)
+        self._scene_png = png(self.frames["scene"])
+        self._wrist = node.create_publisher(Image, "/camera/wrist/image_raw", qos_profile_sensor_data)
         self._joint_states = node.create_publisher(JointState, "/joint_states", 10)
         self.instruction_pub = node.create_publisher(String, "/instruction", LATCHED)
-        self.bad_image: Image | None = None
+        self.bad_scene: CompressedImage | None = None
+        self.bad_wrist: Image | None = None
         self.bad_joint_state: JointState | None = None
+        self.stamp_offset_s = 0.0  # added to the joint states' stamps
         node.create_timer(0.1, self._publish_images)
         node.create_timer(0.02, self._publish_joint_state)
 
     def _publish_images(self) -> None:
         stamp = self._node.get_clock().now().to_msg()
-        for name, publisher in self._cameras.items():
-            msg = self.bad_image if (self.bad_image is not None and name == "scene") else None
-            publisher.publish(msg or rgb_to_image(self.frames[name], stamp, name))
+        self._scene.publish(self.bad_scene or self._scene_png)
+        self._wrist.publish(self.bad_wrist or rgb_to_image(self.frames["wrist"], stamp, "wrist"))
 
     def _publish_joint_state(self) -> None:
         msg = self.bad_joint_state or JointState(name=list(self.joint_names), position=self.state.tolist())
-        msg.header.stamp = self._node.get_clock().now().to_msg()
+        now = self._node.get_clock().now().nanoseconds * 1e-9
+        msg.header.stamp = seconds_to_stamp(now + self.stamp_offset_s)
         self._joint_states.publish(msg)
+
+    def reset(self) -> None:
+        self.bad_joint_state = self.bad_scene = self.bad_wrist = None
+        self.stamp_offset_s = 0.0
 
 
 def test_policy_node_publishes_chunks_and_survives_bad_inputs(harness, spawn_python, scene):
-    policy = spawn_python("-m", "fast_vla_ros.nodes.policy_node", "--ros-args", "--params-file", "config/sim.yaml")
+    policy = spawn_python("-m", "fast_vla_ros.nodes.policy_node", "--ros-args", "--params-file", "config/sim.yaml",
+                          "-p", f"camera_topics:=['{SCENE_TOPIC}', '/camera/wrist/image_raw']")  # fmt: skip
     inputs = Inputs(harness, scene)
     chunks: list[ActionChunkMsg] = harness.record(ActionChunkMsg, "/action_chunk")
     statuses: list[PolicyStatus] = harness.record(PolicyStatus, "/policy_node/status")
@@ -78,21 +112,33 @@ def test_policy_node_publishes_chunks_and_survives_bad_inputs(harness, spawn_pyt
     assert 0 < first.inference_latency < 5.0
     assert abs(stamp_to_seconds(first.header.stamp) - harness.node.get_clock().now().nanoseconds * 1e-9) < 10.0
 
-    nan_state = JointState(name=list(inputs.joint_names), position=[float("nan")] * 7)
+    names = list(inputs.joint_names)
+    nan_state = JointState(name=names, position=[float("nan")] * 7)
+    absurd = inputs.state.copy()
+    absurd[0] = 1e6
     bad_inputs = [
         ("joint_state", nan_state, "non-finite positions"),
-        ("joint_state", JointState(name=["mystery_joint"] * 7, position=[0.0] * 7), "lacks joints"),
-        ("image", Image(height=224, width=224, encoding="32FC1", step=896, data=bytes(224 * 896)),
+        ("joint_state", JointState(name=["mystery_joint"] * 7, position=[0.0] * 7), "missing"),
+        ("joint_state", JointState(name=[*names, names[0]], position=[*inputs.state, 1e6]), "duplicated"),
+        ("joint_state", JointState(name=names, position=absurd.tolist()), "far outside the range"),
+        ("stamp_offset", 3e8, "after it arrived; clocks differ"),  # stamped in 2036
+        ("stamp_offset", -1.7e9, "before it arrived"),  # stamped in 1973
+        ("wrist", Image(height=224, width=224, encoding="32FC1", step=896, data=bytes(224 * 896)),
          "unsupported image encoding"),
-        ("image", rgb_to_image(np.zeros((100, 120, 3), np.uint8), Time(), "scene"), "expected 224x224"),
+        ("wrist", rgb_to_image(np.zeros((100, 120, 3), np.uint8), Time(), "wrist"), "expected 224x224"),
+        ("scene", png_bomb(), "refused before decoding"),
         ("instruction", String(data="   "), "instruction is empty"),
         ("instruction", String(data="touch " * 300), "more than max_instruction_bytes"),
-    ]
+    ]  # fmt: skip
     for kind, bad, reason in bad_inputs:
         if kind == "joint_state":
             inputs.bad_joint_state = bad
-        elif kind == "image":
-            inputs.bad_image = bad
+        elif kind == "stamp_offset":
+            inputs.stamp_offset_s = bad
+        elif kind == "wrist":
+            inputs.bad_wrist = bad
+        elif kind == "scene":
+            inputs.bad_scene = bad
         else:
             inputs.instruction_pub.publish(bad)
         harness.spin_until(
@@ -108,10 +154,19 @@ def test_policy_node_publishes_chunks_and_survives_bad_inputs(harness, spawn_pyt
         harness.spin_until(lambda s=seen: len(statuses) >= s + 2, what="repeated input-error statuses")
         assert all(s.state == PolicyStatus.STATE_INPUT_ERROR for s in statuses[seen:])
         assert len(chunks) == count, f"a chunk was published despite: {reason}"
-        inputs.bad_joint_state = inputs.bad_image = None
+        inputs.reset()
         inputs.instruction_pub.publish(String(data=inputs.instruction))
         chunk_after(count, f"chunks to resume after '{reason}' was fixed")
         assert policy.poll() is None, "policy_node died"
 
     diagnostics = harness.next_diagnostics("policy_node")
     assert int(diagnostics["input_errors.instruction"]) >= 2 and int(diagnostics["input_errors.joint_states"]) >= 2
+    assert diagnostics["worker_alive"] == "True" and int(diagnostics.get("input_errors.internal", 0)) == 0
+
+    # User text reaches the log with its control characters escaped: no forged lines, no terminal escapes.
+    inputs.instruction_pub.publish(String(data="\x1b[31mtouch the red cube\r\n[ERROR] forged line"))
+    harness.spin_until(lambda: "forged" in statuses[-1].instruction, what="the new instruction")
+    policy.send_signal(signal.SIGINT)
+    output, _ = policy.communicate(timeout=30)
+    assert "\x1b[31m" not in output and not any(line.startswith("[ERROR] forged") for line in output.splitlines())
+    assert "\\x1b[31mtouch the red cube\\r\\n[ERROR] forged line" in output
