@@ -43,6 +43,7 @@ from tqdm import tqdm  # noqa: E402
 
 from fast_vla_ros.evaluation.closed_loop import EpisodeResult, run_episode, summarize  # noqa: E402
 from fast_vla_ros.execution.config import REPLAN_PERIOD_S  # noqa: E402
+from fast_vla_ros.machine import describe_machine, machine_line  # noqa: E402
 from fast_vla_ros.policy.checkpoint import load_policy  # noqa: E402
 from fast_vla_ros.policy.config import PolicyConfig  # noqa: E402
 from fast_vla_ros.sim.simulator import ArmSimulator  # noqa: E402
@@ -236,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         measured.append(measure(name, kind, results, time.perf_counter() - start))
     print(tables(measured, families, args.episodes, args.seed, args.threads, args.device))
+    print(machine_line(describe_machine()))
     failures = check_floors(measured[0])
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,9 @@ Measured from outside the nodes, on the messages they publish (one clock: all ru
   (each stamped at its tick), while the policy runs inference beside it;
 - end-to-end latency: from the stamp of the newest scene camera frame taken before the chunk's
   observation time to the stamp of the first executor command issued after that chunk arrived;
-- delivered chunk rate.
+- delivered chunk rate;
+- the machine (CPU model, torch's kernel level) and whether the executor's control thread got SCHED_FIFO
+  (read from its log): without it the tick jitters several times more on a loaded machine.
 
     python benchmarks/ros_loop.py --seconds 30 --json out/ros_loop.json
 """
@@ -25,6 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # sys.path and put the repository root there instead.
 sys.path[:] = [str(REPO_ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != REPO_ROOT / "benchmarks"]
 
+from fast_vla_ros.machine import describe_machine, machine_line  # noqa: E402
 from fast_vla_ros.nodes.loopback_dds import domain_id_for_process, loopback_dds_environment  # noqa: E402
 
 CONTROL_PERIOD_S = 0.02
@@ -81,6 +84,7 @@ def measure(seconds: float, task: str, seed: int, out: Path) -> dict[str, float]
         context.try_shutdown()
         processes.stop_all()
 
+    executor_log = (out / "logs" / "chunk_executor_node.log").read_text()
     ticks = np.asarray(commands)
     jitter_ms = np.abs(np.diff(ticks) - CONTROL_PERIOD_S) * 1e3
     frame_stamps = np.asarray(sorted(frames))
@@ -99,6 +103,7 @@ def measure(seconds: float, task: str, seed: int, out: Path) -> dict[str, float]
         "chunk_rate_hz": len(chunks) / seconds,
         "ticks": int(len(ticks)),
         "chunks": int(len(chunks)),
+        "sched_fifo": "control thread runs with SCHED_FIFO" in executor_log,
     }
 
 
@@ -114,7 +119,10 @@ def main() -> int:
     print(f"{'metric':<24} {'value':>10}")
     print("-" * 35)
     for key, value in results.items():
-        print(f"{key:<24} {value:>10.3f}" if isinstance(value, float) else f"{key:<24} {value:>10}")
+        print(f"{key:<24} {value:>10.3f}" if isinstance(value, float) else f"{key:<24} {value!s:>10}")
+    machine = describe_machine()
+    print(machine_line(machine))
+    results["machine"] = machine
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))
