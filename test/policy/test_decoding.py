@@ -91,7 +91,7 @@ def _uncached_greedy(model, prefix, pixels, vocab, bias, max_new_tokens):
 
 
 def test_kv_cached_greedy_equals_uncached_greedy(trained):
-    parts, samples, _, _ = trained
+    parts, samples = trained[:2]
     model = parts.model.eval()
     bias = allowed_logits_bias(parts.vocab)
     for observation, _ in samples[:2]:
