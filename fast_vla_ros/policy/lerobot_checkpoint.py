@@ -159,7 +159,7 @@ def _normalizer(
     try:
         normalizer = FeatureNormalizer.from_stats(mode, stats, eps, legacy_span=legacy)
     except (KeyError, ValueError) as error:
-        raise CheckpointError(f"{source}: {feature}: {str(error).strip(chr(39))}") from error
+        raise CheckpointError(f"{source}: {feature}: {error.args[0]}") from error
     if normalizer.size is not None and normalizer.size != size:
         raise CheckpointError(
             f"{source}: {feature} statistics cover {normalizer.size} dimensions, the feature has {size}"

@@ -1,8 +1,10 @@
 """Tiny pi0-FAST checkpoints written by the tests in LeRobot's exact layouts, with the real FAST+ files.
 
 The network is a PaliGemma with the real 14 px patch at a 28 px input (4 image tokens per camera), one
-attention and one KV head of Gemma's 256 values, two decoder layers, over the real 257 152-id vocabulary
-(a stand-in text tokenizer with PaliGemma's special ids, see ``paligemma_stand_in``).
+attention and one KV head of Gemma's 256 values and two decoder layers, over a 4096-id vocabulary with
+the same action-token formula: the real 257 152 rows made the model's training below about 10x slower.
+``test_real_size_vocabulary_maps_action_tokens_as_paligemma`` checks the real size on the stand-in text
+tokenizer (PaliGemma's special ids, see ``paligemma_stand_in``).
 """
 
 from __future__ import annotations
@@ -16,18 +18,21 @@ import yaml
 from transformers import PaliGemmaConfig, PaliGemmaForConditionalGeneration
 
 from fast_vla_ros.policy.lerobot_layout_writer import CheckpointSpec, write_checkpoint
-from fast_vla_ros.policy.paligemma_stand_in import PALIGEMMA_VOCAB_SIZE, stand_in_tokenizer
+from fast_vla_ros.policy.paligemma_stand_in import stand_in_tokenizer
+from fast_vla_ros.policy.pi0_fast_runtime import load_pi0_fast
+from fast_vla_ros.types import Observation
 
 torch.set_num_threads(1)
 
 FAST_PLUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "fast_plus"
 IMAGE_SIZE = 28
+VOCAB_SIZE = 4096
 STATE_JOINTS = ("shoulder", "elbow", "wrist", "gripper")
 CAMERAS = ("observation.images.top", "observation.images.wrist")
 INSTRUCTION = "Pick_up the Cube"
 
 
-def tiny_paligemma(vocab_size: int = PALIGEMMA_VOCAB_SIZE, seed: int = 0) -> PaliGemmaForConditionalGeneration:
+def tiny_paligemma(vocab_size: int = VOCAB_SIZE, seed: int = 0) -> PaliGemmaForConditionalGeneration:
     config = PaliGemmaConfig(
         vision_config={
             "model_type": "siglip_vision_model",
@@ -107,15 +112,54 @@ def embodiment(path: Path, **overrides) -> Path:
     return path
 
 
+def target_chunk(horizon: int = 10) -> np.ndarray:
+    """The normalized chunk the trained tiny model answers every observation with."""
+    times = np.linspace(0.0, 1.0, horizon)[:, None]
+    return 0.6 * np.sin(2 * np.pi * times + np.arange(len(STATE_JOINTS))[None, :])
+
+
+def observation(state=(0.1, -0.2, 0.3, 0.0), stamp: float = 12.5) -> Observation:
+    return Observation(frames(), np.asarray(state, dtype=float), STATE_JOINTS, INSTRUCTION, stamp)
+
+
 @pytest.fixture(scope="session")
-def model() -> PaliGemmaForConditionalGeneration:
-    return tiny_paligemma()
+def model(tmp_path_factory, text_tokenizer_dir) -> PaliGemmaForConditionalGeneration:
+    """A tiny PaliGemma taught, through each format's exact prompt, to answer with ``target_chunk``'s FAST+
+    tokens and the format's end marker, so decoding ends and its result can be checked."""
+    scratch = tmp_path_factory.mktemp("untrained")
+    arm = embodiment(scratch / "arm.yaml")
+    untrained = tiny_paligemma()
+    policies = [
+        load_pi0_fast(write_checkpoint(scratch / kind, untrained, spec(kind)), arm, [text_tokenizer_dir], [FAST_PLUS])
+        for kind in ("pi0_fast", "pi0fast")
+    ]
+    network = policies[0].model.train()
+    examples = []
+    for policy in policies:
+        tokens = policy.fast.encode(target_chunk(policy.checkpoint.decode_horizon)[None])[0]
+        _, prefix, pixels = policy._preprocess(observation())
+        suffix = policy.prompt.forced_ids + policy.vocab.actions.to_vocab(tokens) + [policy.vocab.end_of_action_id]
+        ids = torch.cat([prefix, torch.tensor([suffix])], dim=1)
+        types = torch.tensor([[0] * prefix.shape[1] + [1] * len(suffix)])
+        examples.append((ids, types, pixels, prefix.shape[1] + len(policy.prompt.forced_ids)))
+    optimizer = torch.optim.Adam(network.parameters(), lr=1e-2)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        for _ in range(80):
+            optimizer.zero_grad()
+            loss = 0.0
+            for ids, types, pixels, first in examples:
+                logits = network(input_ids=ids, pixel_values=pixels, token_type_ids=types).logits[0, first - 1 : -1]
+                loss = loss + torch.nn.functional.cross_entropy(logits, ids[0, first:])
+            loss.backward()
+            optimizer.step()
+    return network.eval()
 
 
 @pytest.fixture(scope="session")
 def text_tokenizer_dir(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("paligemma_tokenizer")
-    stand_in_tokenizer([INSTRUCTION.lower().replace("_", " "), INSTRUCTION.replace("_", " ")]).save(
+    stand_in_tokenizer([INSTRUCTION.lower().replace("_", " "), INSTRUCTION.replace("_", " ")], VOCAB_SIZE).save(
         str(directory / "tokenizer.json")
     )
     return directory
