@@ -181,8 +181,6 @@ def checkpoints(write) -> dict[str, Path]:
 
 
 def frames(seed: int = 0) -> dict[str, np.ndarray]:
+    # 224 px, as policy_node expects by default; the tests of padding use their own wide frames.
     rng = np.random.default_rng(seed)
-    return {
-        "top": rng.integers(0, 256, (48, 64, 3), dtype=np.uint8),
-        "wrist": rng.integers(0, 256, (28, 28, 3), dtype=np.uint8),
-    }
+    return {name: rng.integers(0, 256, (224, 224, 3), dtype=np.uint8) for name in ("top", "wrist")}
