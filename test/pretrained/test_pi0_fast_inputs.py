@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -124,3 +126,9 @@ def test_observation_missing_a_joint_is_refused(checkpoints, tmp_path, text_toke
     partial = type(partial)(partial.images, partial.state[:3], partial.joint_names[:3], partial.instruction, 0.0)
     with pytest.raises(ObservationError, match="lacks joints \\['gripper'\\]"):
         policy.predict(partial)
+
+
+def test_shipped_example_embodiment_loads() -> None:
+    example = Embodiment.load(Path(__file__).resolve().parents[2] / "config" / "embodiment.example.yaml")
+    assert example.commanded_joints[-1] == "gripper" and example.dt == pytest.approx(1 / 15)
+    assert len(example.state_joints) == 8 and example.convention == "delta"
