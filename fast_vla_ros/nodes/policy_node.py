@@ -71,6 +71,10 @@ class PolicyNode(Node):
         self._shutdown = threading.Event()
         self._worker: threading.Thread | None = None
         policy_dir = self.declare_parameter("policy_dir", "").value or str(package_file("models/default"))
+        # A LeRobot pi0-FAST policy_dir also needs the arm's adapter and the tokenizers it names (docs/pretrained.md).
+        embodiment_file = self.declare_parameter("embodiment_file", "").value or None
+        text_tokenizer_dir = self.declare_parameter("text_tokenizer_dir", "").value
+        action_tokenizer_dir = self.declare_parameter("action_tokenizer_dir", "").value
         device = self.declare_parameter("device", "auto").value
         cpu_threads = int(self.declare_parameter("cpu_threads", 1).value)
         self._replan_period = float(self.declare_parameter("replan_period", REPLAN_PERIOD_S).value)
@@ -90,11 +94,17 @@ class PolicyNode(Node):
         # On a CPU shared with the simulator and the executor, one thread is faster than contending ones.
         torch.set_num_threads(max(1, cpu_threads))
         self.get_logger().info(f"loading policy from {policy_dir}")
-        self._policy = load_policy(policy_dir, device=None if device == "auto" else device)
+        self._policy = load_policy(
+            policy_dir,
+            device=None if device == "auto" else device,
+            embodiment_file=embodiment_file,
+            text_tokenizer_dirs=[text_tokenizer_dir] if text_tokenizer_dir else [],
+            fast_processor_dirs=[action_tokenizer_dir] if action_tokenizer_dir else [],
+        )
         self._tokenizer_name = self._policy.config.action_tokenizer
         camera_names = list(self.declare_parameter("camera_names", list(self._policy.config.cameras)).value)
         camera_topics = list(
-            self.declare_parameter("camera_topics", [f"camera/{name}/image_raw" for name in camera_names]).value
+            self.declare_parameter("camera_topics", self._default_topics(camera_names)).value
         )
         if len(camera_topics) != len(camera_names):
             raise ValueError(f"camera_topics has {len(camera_topics)} entries but camera_names {len(camera_names)}")
@@ -133,6 +143,11 @@ class PolicyNode(Node):
             f"ready: cameras {dict(zip(camera_names, camera_topics, strict=True))}, joints {list(self._joint_names)}, "
             f"tokenizer {self._tokenizer_name}, replanning every {self._replan_period:g} s"
         )
+
+    def _default_topics(self, camera_names: list[str]) -> list[str]:
+        """The embodiment's topics for a pretrained policy's cameras, ``camera/<name>/image_raw`` otherwise."""
+        known = dict(zip(self._policy.config.cameras, getattr(self._policy.config, "camera_topics", ()), strict=False))
+        return [known.get(name, f"camera/{name}/image_raw") for name in camera_names]
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -200,7 +215,11 @@ class PolicyNode(Node):
 
     def _joint_state(self, msg: JointState) -> np.ndarray:
         state = joint_positions(msg, self._joint_names)
-        statistics = self._policy.action_space.state
+        # Our checkpoints keep the trained state's percentiles in joint order; a pi0-FAST checkpoint's are per
+        # state dimension of its own robot, mapped by the embodiment file, and are not checked here.
+        statistics = getattr(self._policy.action_space, "state", None)
+        if statistics is None:
+            return state
         slack = STATE_RANGE_SLACK * (statistics.high - statistics.low)
         outside = (state < statistics.low - slack) | (state > statistics.high + slack)
         if outside.any():

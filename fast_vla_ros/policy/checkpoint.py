@@ -15,7 +15,7 @@ half-copied or mixed-up directory fails at start-up with a readable message, not
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,8 @@ from transformers import PaliGemmaConfig, PaliGemmaForConditionalGeneration
 from fast_vla_ros.policy.action_space import ActionSpace
 from fast_vla_ros.policy.config import PolicyConfig
 from fast_vla_ros.policy.errors import CheckpointError
+from fast_vla_ros.policy.lerobot_checkpoint import checkpoint_type
+from fast_vla_ros.policy.pi0_fast_runtime import Pi0FastPolicy, load_pi0_fast
 from fast_vla_ros.policy.runtime import VLAPolicy
 from fast_vla_ros.policy.vocabulary import TEXT_TOKENIZER_FILE, VOCABULARY_FILE, PromptVocabulary
 from fast_vla_ros.tokenizers import TOKENIZER_KINDS, ActionTokenizer
@@ -191,9 +193,20 @@ def load_checkpoint(directory: str | Path) -> PolicyParts:
 
 
 def load_policy(
-    directory: str | Path, device: str | torch.device | None = None, temperature: float = 0.0, seed: int = 0
-) -> VLAPolicy:
-    """The one call a node or an evaluation needs: a ready ``VLAPolicy`` from a local directory."""
+    directory: str | Path,
+    device: str | torch.device | None = None,
+    temperature: float = 0.0,
+    seed: int = 0,
+    embodiment_file: str | Path | None = None,
+    text_tokenizer_dirs: Sequence[str | Path] = (),
+    fast_processor_dirs: Sequence[str | Path] = (),
+) -> VLAPolicy | Pi0FastPolicy:
+    """The one call a node or an evaluation needs: a ready policy from a local directory, ours or a LeRobot
+    pi0-FAST checkpoint (which also needs ``embodiment_file`` and the tokenizers' directories)."""
+    if checkpoint_type(directory) is not None:
+        return load_pi0_fast(
+            directory, embodiment_file, text_tokenizer_dirs, fast_processor_dirs, device, None, temperature, seed
+        )
     parts = load_checkpoint(directory)
     return VLAPolicy(
         parts.model, parts.vocab, parts.action_tokenizer, parts.action_space, parts.config, device, temperature, seed

@@ -4,12 +4,15 @@ After the prefix only action-token ids and the end-of-action marker can be produ
 is masked to -inf, so whatever the weights, the output is something the action tokenizer can be asked
 to decode. Decoding stops at the marker or after ``max_new_tokens`` action tokens; hitting the bound is
 reported (``ended=False``), not raised. The prefix is encoded once (prefill, bidirectional), then each
-new token costs one forward pass over a single position against the cache.
+new token costs one forward pass over a single position against the cache. ``forced_ids`` are fed after
+the prefix in the same prefill, causally, as if the model had chosen them: pi0-FAST checkpoints write
+"Action: " there themselves, so forcing it keeps their attention pattern while skipping the free choice.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -61,14 +64,16 @@ def decode_actions(
     max_new_tokens: int,
     temperature: float = 0.0,
     generator: torch.Generator | None = None,
+    forced_ids: Sequence[int] = (),
 ) -> DecodeOutput:
-    """Prefill ``prefix_ids`` [1, L] with the images, then emit action tokens until the end marker."""
+    """Prefill ``prefix_ids`` [1, L] with the images and ``forced_ids``, then emit action tokens up to the marker."""
     device = prefix_ids.device
+    forced = torch.tensor([list(forced_ids)], dtype=prefix_ids.dtype, device=device)
     start = time.perf_counter()
     output = model(
-        input_ids=prefix_ids,
+        input_ids=torch.cat([prefix_ids, forced], dim=1),
         pixel_values=pixel_values,
-        token_type_ids=torch.zeros_like(prefix_ids),
+        token_type_ids=torch.cat([torch.zeros_like(prefix_ids), torch.ones_like(forced)], dim=1),
         past_key_values=DynamicCache(config=model.config),
         use_cache=True,
         logits_to_keep=1,

@@ -69,12 +69,20 @@ class ActionTokenMap:
 class PromptVocabulary:
     """Text tokenizer + the ids the runtime needs by name (BOS, EOS, pad, image placeholder, end of action)."""
 
-    def __init__(self, tokenizer: Tokenizer, vocab_size: int, action_token_count: int, action_skip: int = 0):
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        vocab_size: int,
+        action_token_count: int,
+        action_skip: int = 0,
+        end_of_action: str = END_OF_ACTION,
+    ):
+        """``end_of_action`` closes the action tokens: "|" for pi0-FAST, "<eos>" for legacy LeRobot ``pi0fast``."""
         self.tokenizer = tokenizer
         self.vocab_size = vocab_size
         self.actions = ActionTokenMap(vocab_size, action_token_count, action_skip)
         ids = {}
-        for role, token in {**SPECIAL_TOKENS, "end_of_action": END_OF_ACTION}.items():
+        for role, token in {**SPECIAL_TOKENS, "end_of_action": end_of_action}.items():
             token_id = tokenizer.token_to_id(token)
             if token_id is None:
                 raise CheckpointError(f"text tokenizer has no {token!r} token (needed as {role})")

@@ -1,0 +1,207 @@
+"""Load time, peak memory and per-chunk latency of a full-size pi0-FAST checkpoint through our loader.
+
+No published weights can be downloaded here, so the benchmark writes a PaliGemma-3B-shaped network
+(SigLIP-So400m + Gemma-2B, 257 152-id vocabulary) with random bfloat16 weights in LeRobot's
+``pi0_fast`` layout under ``--out`` (once, about 6 GB; reused afterwards), with a stand-in PaliGemma
+text tokenizer of the real size and the real FAST+ files from ``../shared/data/fast_plus``. Each device
+is then measured in a fresh child process (so its peak memory is the loader's and the runtime's alone):
+``load_s`` (``load_policy`` until ready), ``peak_memory_gb`` (the child's peak resident memory; on CUDA
+also the allocator's peak), and ``--chunks`` chunks after one warm-up. Random weights never write the
+end marker, so every chunk decodes the checkpoint's bound of ``--tokens`` action tokens (60: a long
+FAST chunk) and reports no chunk: the latency is that of the longest sequence the checkpoint allows.
+
+    python benchmarks/pretrained.py --json out/pretrained.json           # cpu, and cuda when present
+    python benchmarks/pretrained.py --size tiny --chunks 2                # plumbing check, seconds
+
+On CPU the network runs in bfloat16 (``--cpu-dtype``): in float32 a 3 B model needs 12 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+# benchmarks/tokenizers.py would shadow the Hugging Face ``tokenizers`` package (as in gpu_latency.py).
+sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+from transformers import PaliGemmaForConditionalGeneration  # noqa: E402
+from transformers.initialization import no_init_weights  # noqa: E402
+
+from fast_vla_ros.policy.config import PALIGEMMA_3B, ModelSize, paligemma_config  # noqa: E402
+from fast_vla_ros.policy.lerobot_layout_writer import CheckpointSpec, write_checkpoint  # noqa: E402
+from fast_vla_ros.policy.paligemma_stand_in import PALIGEMMA_VOCAB_SIZE, stand_in_tokenizer  # noqa: E402
+
+FAST_PLUS = REPO.parent / "shared" / "data" / "fast_plus"
+TINY = ModelSize(28, 14, 72, 1, 1, 64, 32, 2, 1, 1, 256, 64)
+SIZES = {"paligemma-3b": PALIGEMMA_3B, "tiny": TINY}
+JOINTS = ("joint_1", "joint_2", "joint_3", "joint_4", "joint_5", "joint_6", "joint_7", "gripper")
+CAMERAS = ("observation.images.base_0_rgb", "observation.images.left_wrist_0_rgb")
+INSTRUCTION = "pick up the red cube and put it in the bowl"
+FORCED_AND_END = 4  # "Action", ":", "▁" and the end marker count against max_decoding_steps
+
+
+def write_random_checkpoint(directory: Path, size: ModelSize, tokens: int) -> None:
+    """The network built without initialisation in bf16, then filled with N(0, 0.02) one tensor at a time."""
+    config = paligemma_config(size, PALIGEMMA_VOCAB_SIZE, PALIGEMMA_VOCAB_SIZE, 0, 2, 1)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16)
+    try:
+        with no_init_weights():
+            model = PaliGemmaForConditionalGeneration(config)
+        model.tie_weights()
+    finally:
+        torch.set_default_dtype(previous)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator, dtype=torch.float32) * 0.02)
+    rng = np.random.default_rng(0)
+    dim = len(JOINTS)
+    stats = {
+        "observation.state": {"mean": rng.normal(0, 0.5, dim), "std": rng.uniform(0.2, 1.0, dim)},
+        "action": {"mean": rng.normal(0, 0.05, dim), "std": rng.uniform(0.02, 0.1, dim)},
+    }
+    spec = CheckpointSpec(
+        kind="pi0_fast",
+        state_dim=dim,
+        action_dim=dim,
+        cameras=CAMERAS,
+        image_size=size.image_size,
+        stats=stats,
+        chunk_size=10,
+        n_action_steps=10,
+        max_decoding_steps=tokens + FORCED_AND_END,
+    )
+    staging = directory.with_name(directory.name + ".writing")
+    write_checkpoint(staging, model, spec)
+    (staging / "tokenizer").mkdir()  # where newer LeRobot saves it, searched first by the loader
+    stand_in_tokenizer([INSTRUCTION]).save(str(staging / "tokenizer" / "tokenizer.json"))
+    embodiment = {
+        "state": list(JOINTS),
+        "actions": list(JOINTS),
+        "convention": "delta",
+        "absolute_joints": ["gripper"],
+        "control_rate_hz": 10,
+        "cameras": {c: f"/camera/{c.rsplit('.', 1)[-1]}/image_raw" for c in CAMERAS},
+    }
+    (staging / "embodiment.yaml").write_text(yaml.safe_dump(embodiment))
+    staging.rename(directory)
+
+
+def measure(directory: Path, device: str, dtype: str, chunks: int) -> dict:
+    """Run in a child process: load, warm up once, time ``chunks`` chunks."""
+    from fast_vla_ros.policy.pi0_fast_runtime import load_pi0_fast
+    from fast_vla_ros.types import Observation
+
+    start = time.perf_counter()
+    # The loader policy_node uses (load_policy dispatches to it), with the CPU precision chosen here.
+    policy = load_pi0_fast(
+        directory,
+        directory / "embodiment.yaml",
+        fast_processor_dirs=[FAST_PLUS],
+        device=device,
+        dtype=getattr(torch, dtype) if device == "cpu" else None,
+    )
+    load_s = time.perf_counter() - start
+    rng = np.random.default_rng(1)
+    observation = Observation(
+        images={c.rsplit(".", 1)[-1]: rng.integers(0, 256, (224, 224, 3), dtype=np.uint8) for c in CAMERAS},
+        state=rng.normal(0, 0.3, len(JOINTS)),
+        joint_names=JOINTS,
+        instruction=INSTRUCTION,
+        stamp=0.0,
+    )
+    policy.predict(observation)
+    stages: dict[str, list[float]] = {}
+    tokens = []
+    for _ in range(chunks):
+        result = policy.predict(observation)
+        tokens.append(len(result.action_tokens))
+        for stage, ms in result.timing.as_ms().items():
+            stages.setdefault(stage, []).append(ms)
+    totals = sorted(stages["total"])
+    report = {
+        "load_s": load_s,
+        "peak_memory_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "latency_ms_p50": statistics.median(totals),
+        "latency_ms_p99": float(np.percentile(totals, 99)),
+        "stages_ms_p50": {stage: statistics.median(values) for stage, values in stages.items()},
+        "action_tokens": tokens,
+        "parameters": sum(p.numel() for p in policy.model.parameters()),
+        "dtype": str(policy.dtype),
+        "chunks": chunks,
+    }
+    if device.startswith("cuda"):
+        report["cuda_peak_allocated_gb"] = torch.cuda.max_memory_allocated() / 2**30
+    return report
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="paligemma-3b")
+    parser.add_argument("--out", type=Path, help="checkpoint directory (default out/pretrained_<size>)")
+    parser.add_argument("--tokens", type=int, default=60, help="action tokens per chunk (the decode bound)")
+    parser.add_argument("--chunks", type=int, default=3)
+    parser.add_argument("--cpu-dtype", default="bfloat16", choices=["bfloat16", "float32"])
+    parser.add_argument("--devices", default="cpu,cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    directory = args.out or REPO / "out" / f"pretrained_{args.size}"
+    if args.child:
+        print(json.dumps(measure(directory, args.child, args.cpu_dtype, args.chunks)))
+        return 0
+    if not directory.is_dir():
+        started = time.perf_counter()
+        write_random_checkpoint(directory, SIZES[args.size], args.tokens)
+        print(f"wrote {directory} in {time.perf_counter() - started:.0f} s")
+    results = {}
+    for device in args.devices.split(","):
+        command = [
+            sys.executable,
+            __file__,
+            "--size",
+            args.size,
+            "--out",
+            str(directory),
+            "--child",
+            device,
+            "--chunks",
+            str(args.chunks),
+            "--cpu-dtype",
+            args.cpu_dtype,
+        ]
+        child = subprocess.run(command, capture_output=True, text=True, check=False)
+        if child.returncode != 0:
+            print(child.stderr[-3000:], file=sys.stderr)
+            return child.returncode
+        results[device] = json.loads(child.stdout.strip().splitlines()[-1])
+    cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(" :\t")
+    print(f"{args.size} pi0_fast checkpoint, {args.tokens} action tokens per chunk, CPU {cpu}")
+    print(
+        f"{'device':8} {'load s':>8} {'peak GB':>8} {'p50 ms':>10} {'p99 ms':>10} {'prefill':>9} {'decode':>9}  params"
+    )
+    for device, r in results.items():
+        stages = r["stages_ms_p50"]
+        print(
+            f"{device:8} {r['load_s']:8.1f} {r['peak_memory_gb']:8.2f} {r['latency_ms_p50']:10.1f} "
+            f"{r['latency_ms_p99']:10.1f} {stages['prefill']:9.1f} {stages['decode']:9.1f}  {r['parameters']:,}"
+        )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({**results, "cpu_model": cpu, "size": args.size}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
