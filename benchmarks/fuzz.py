@@ -12,7 +12,9 @@ armed, e-stopped and the stop confirmed, again and again. Checked from outside t
 - no node process exits, /diagnostics keeps coming from policy_node and chunk_executor_node and /joint_states
   from sim_node, policy_node reports its inference worker alive, the executor keeps ticking while armed;
 - recovery: once a storm ends, seconds until the policy publishes a chunk and the executor tracks again;
-- e-stop latency, from publishing the e-stop to the last command received, per load class.
+- e-stop latency, from publishing the e-stop to the last command received, per load class; and, from the
+  commands' tick stamps, the executor's part of it (to the start of the last tick that still commanded), the
+  rest being delivery to this process, which shares the machine with the nodes.
 
     python benchmarks/fuzz.py --seconds 420 --json out/fuzz.json --check
 """
@@ -69,16 +71,22 @@ POLICY_CAMERAS = {"camera_topics": f"['{SCENE_COMPRESSED}', '/camera/wrist/image
 # -- analysis ---------------------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
+def percentile(values: list[float] | np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q)) if len(values) else float("nan")
 
 
-def estop_latency_s(sample: EstopSample, arrivals: np.ndarray, stamps: np.ndarray, stops: StopLog) -> float:
+def estop_latency_s(
+    sample: EstopSample, arrivals: np.ndarray, stamps: np.ndarray, stops: StopLog
+) -> tuple[float, float]:
     """From publishing the e-stop to the last command received of the arming it stopped (0 when that command
-    had arrived before). ``arrivals`` and ``stamps`` are those of every command received."""
+    had arrived before), and to the start of the last tick that still commanded: the part of the latency the
+    executor is answerable for, the rest being delivery. ``arrivals`` and ``stamps`` are those of every command
+    received."""
     next_arm = next((t for t in stops.arm_requests if t > sample.sent), np.inf)
-    after = arrivals[(arrivals >= sample.sent) & (stamps < next_arm)]
-    return float(after.max() - sample.sent) if len(after) else 0.0
+    after = (arrivals >= sample.sent) & (stamps < next_arm)
+    if not after.any():
+        return 0.0, 0.0
+    return float(arrivals[after].max() - sample.sent), max(0.0, float(stamps[after].max() - sample.sent))
 
 
 def heartbeat_failures(campaign: Campaign, end: float) -> dict[str, float]:
@@ -136,7 +144,8 @@ def class_summary(run: ClassRun, verdicts: Verdicts, stops: StopLog, dead: dict[
         return int(np.sum((times >= run.start) & (times < run.end)))
 
     measured = [sample for sample in run.estops if sample.commanding]
-    latencies = [1e3 * estop_latency_s(sample, verdicts.arrivals, verdicts.stamps, stops) for sample in measured]
+    latencies = [estop_latency_s(sample, verdicts.arrivals, verdicts.stamps, stops) for sample in measured]
+    received, ticked = ([1e3 * pair[k] for pair in latencies] for k in (0, 1))
     gaps = verdicts.gaps[(verdicts.gap_ends >= run.start) & (verdicts.gap_ends < run.end)]
     return {
         "load": run.load,
@@ -149,9 +158,11 @@ def class_summary(run: ClassRun, verdicts: Verdicts, stops: StopLog, dead: dict[
         "estops": len(run.estops),
         "estops_unconfirmed": sum(s.acknowledged is None for s in run.estops),
         "estops_unmeasured": sum(not s.commanding for s in run.estops),
-        "estop_latencies_ms": latencies,
-        "estop_latency_ms_p50": percentile(latencies, 50),
-        "estop_latency_ms_p99": percentile(latencies, 99),
+        "estop_latencies_ms": received,
+        "estop_latency_ms_p50": percentile(received, 50),
+        "estop_latency_ms_p99": percentile(received, 99),
+        "estop_last_tick_ms": ticked,
+        "estop_last_tick_ms_p99": percentile(ticked, 99),
         "max_tick_gap_ms": 1e3 * float(gaps.max()) if len(gaps) else 0.0,
         "policy_recovery_s": run.policy_recovery_s,
         "executor_recovery_s": run.executor_recovery_s,
@@ -166,12 +177,20 @@ def analyse(campaign: Campaign, limits: CommandLimits) -> dict:
         dead[f"{EXECUTOR}/control"] = float(verdicts.gap_ends[np.argmax(verdicts.gaps)])
     classes = {run.name: class_summary(run, verdicts, campaign.stops, dead) for run in campaign.runs}
     by_load: dict[str, list[float]] = defaultdict(list)
+    last_tick: dict[str, list[float]] = defaultdict(list)
     for summary in classes.values():
         by_load[summary["load"]] += summary["estop_latencies_ms"]
+        last_tick[summary["load"]] += summary["estop_last_tick_ms"]
     loads = {
-        load: {"estops": len(v), "p50_ms": percentile(v, 50), "p99_ms": percentile(v, 99)}
+        load: {
+            "estops": len(v),
+            "p50_ms": percentile(v, 50),
+            "p99_ms": percentile(v, 99),
+            "last_tick_p99_ms": percentile(last_tick[load], 99),
+        }
         for load, v in by_load.items()
     }
+    delivery_ms = 1e3 * (verdicts.arrivals - verdicts.stamps)
     exited = campaign.processes.exited()
     return {
         "messages": campaign.messages_sent(),
@@ -187,6 +206,9 @@ def analyse(campaign: Campaign, limits: CommandLimits) -> dict:
         ],
         "commands_while_stopped": len(verdicts.stopped),
         "unmatched_controller_commands": verdicts.unmatched,
+        "command_delivery_ms_p50": percentile(delivery_ms, 50),
+        "command_delivery_ms_p99": percentile(delivery_ms, 99),
+        "command_delivery_ms_max": float(delivery_ms.max()) if len(delivery_ms) else float("nan"),
         "estop_latency_ms_p50": percentile([x for v in by_load.values() for x in v], 50),
         "estop_latency_ms_p99": float(np.max([x["p99_ms"] for x in loads.values()])) if loads else float("nan"),
         "estop_latency_by_load": loads,
@@ -243,9 +265,17 @@ def table(results: dict) -> str:
             f"{_cell(c['executor_recovery_s'], '{:.1f}'):>4}"
         )
     lines.append(legend)
-    lines += ["", f"{'load class':<20} {'e-stops':>7} {'p50 ms':>7} {'p99 ms':>7}", "-" * 44]
+    lines += ["", f"{'load class':<20} {'e-stops':>7} {'p50 ms':>7} {'p99 ms':>7} {'last tick p99 ms':>17}", "-" * 62]
     for load, x in results["estop_latency_by_load"].items():
-        lines.append(f"{load:<20} {x['estops']:>7} {_cell(x['p50_ms'], '{:.1f}'):>7} {_cell(x['p99_ms'], '{:.1f}'):>7}")
+        lines.append(
+            f"{load:<20} {x['estops']:>7} {_cell(x['p50_ms'], '{:.1f}'):>7} {_cell(x['p99_ms'], '{:.1f}'):>7} "
+            f"{_cell(x['last_tick_p99_ms'], '{:.1f}'):>17}"
+        )
+    lines.append(
+        "last tick: from the e-stop to the start of the last tick that still commanded (the executor's part); "
+        f"commands took {results['command_delivery_ms_p50']:.1f} / {results['command_delivery_ms_p99']:.1f} / "
+        f"{results['command_delivery_ms_max']:.0f} ms (p50 / p99 / max) from their tick to the campaign"
+    )
     lines += [
         "",
         f"messages sent {results['messages']}, commands received {results['commands']}, crashes {results['crashes']}, "
