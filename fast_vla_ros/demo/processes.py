@@ -29,12 +29,15 @@ class NodeProcesses:
         self._children[node] = (child, log)
         return child
 
+    def exited(self) -> dict[str, int]:
+        """The nodes that are no longer running, with their exit codes."""
+        return {node: child.returncode for node, (child, _) in self._children.items() if child.poll() is not None}
+
     def check_alive(self) -> None:
         """Raise with the tail of the log if a node died: a demo must not wait for a dead process."""
-        for node, (child, _) in self._children.items():
-            if child.poll() is not None:
-                tail = (self._log_dir / f"{node}.log").read_text().splitlines()[-15:]
-                raise RuntimeError(f"{node} exited with code {child.returncode}:\n" + "\n".join(tail))
+        for node, code in self.exited().items():
+            tail = (self._log_dir / f"{node}.log").read_text().splitlines()[-15:]
+            raise RuntimeError(f"{node} exited with code {code}:\n" + "\n".join(tail))
 
     def stop(self, node: str, timeout_s: float = 10.0) -> None:
         child, log = self._children.pop(node)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CompressedImage, Image, JointState
 
+from fast_vla_ros.demo.adversarial_inputs import png_bomb
 from fast_vla_ros.nodes.conversions import (
     InvalidInput,
     action_chunk_to_msg,
@@ -121,8 +122,6 @@ def test_malformed_action_chunk_messages_are_rejected():
 
 def test_a_compressed_image_is_refused_by_its_declared_size_before_decoding():
     """A few dozen bytes of PNG declaring 20000x20000 used to raise DecompressionBombError in the worker."""
-    from .test_policy_node import png_bomb
-
     with pytest.raises(InvalidInput, match=r"refused before decoding: Image size \(400000000 pixels\)"):
         compressed_image_to_rgb(png_bomb(), expected_shape=(224, 224))  # PIL's own limit, read from the header
     with pytest.raises(InvalidInput, match="declares 5000x5000, expected 224x224"):

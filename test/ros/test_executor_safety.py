@@ -13,6 +13,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import SetBool
 
+from fast_vla_ros.demo.adversarial_inputs import huge_joint_state
 from fast_vla_ros.msg import ActionChunk as ActionChunkMsg
 from fast_vla_ros.nodes.conversions import action_chunk_to_msg, seconds_to_stamp
 from fast_vla_ros.types import ActionChunk, JointLimits
@@ -72,12 +73,6 @@ def robot(harness, spawn_python) -> Robot:
     spawn_python("-m", "fast_vla_ros.nodes.chunk_executor_node", "--ros-args", "--params-file", PARAMS_FILE,
                  "-p", "diagnostics_period:=0.2")  # fmt: skip
     return Robot(harness)
-
-
-def huge_joint_state() -> bytes:
-    """100 000 names: 2.4 MB serialized once here, so publishing it costs the test side nothing."""
-    names = [f"joint_{i}" for i in range(100_000)]
-    return serialize_message(JointState(name=names, position=[1e6] * len(names)))
 
 
 def malformed_chunks(robot: Robot) -> list[ActionChunkMsg]:

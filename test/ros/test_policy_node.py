@@ -6,19 +6,16 @@ afterwards resumes."""
 
 from __future__ import annotations
 
-import io
 import signal
-import struct
-import zlib
 
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
-from PIL import Image as PilImage
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 
+from fast_vla_ros.demo.adversarial_inputs import png, png_bomb
 from fast_vla_ros.msg import ActionChunk as ActionChunkMsg
 from fast_vla_ros.msg import PolicyStatus
 from fast_vla_ros.nodes.conversions import rgb_to_image, seconds_to_stamp, stamp_to_seconds
@@ -30,22 +27,6 @@ LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability
 CHUNK_TIMEOUT_S = 120.0  # the child loads torch and warms the model up first
 # The scene camera arrives compressed (PNG), the wrist camera raw: both conversions are exercised.
 SCENE_TOPIC = "/camera/scene/image_raw/compressed"
-
-
-def png(pixels: np.ndarray) -> CompressedImage:
-    buffer = io.BytesIO()
-    PilImage.fromarray(pixels).save(buffer, format="PNG")
-    return CompressedImage(format="png", data=buffer.getvalue())
-
-
-def png_bomb(side: int = 20_000) -> CompressedImage:
-    """A valid PNG header declaring side x side pixels in a few dozen bytes: decoding it allocates gigabytes."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
-    return CompressedImage(format="png", data=data)
 
 
 @pytest.fixture(scope="module")
