@@ -13,8 +13,8 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from sensor_msgs.msg import Image, JointState
 
+from fast_vla_ros.data.arm_messages import joint_state_arrays
 from fast_vla_ros.data.image_messages import InvalidInput, compressed_image_to_rgb, image_to_rgb, printable
-from fast_vla_ros.execution.joint_order import JointNameError, JointOrder
 from fast_vla_ros.msg import ActionChunk as ActionChunkMsg
 from fast_vla_ros.types import ActionChunk
 
@@ -43,22 +43,8 @@ def seconds_to_stamp(seconds: float) -> Time:
 
 
 def joint_positions(msg: JointState, joint_names: tuple[str, ...]) -> np.ndarray:
-    """Positions of ``joint_names`` in that order, looked up by name in ``msg``.
-
-    Extra joints in the message (another arm, a mobile base) are ignored; missing, duplicated or non-finite
-    ones are an error, because guessing a joint's position is how arms hit tables.
-    """
-    if len(msg.position) != len(msg.name):
-        raise InvalidInput(f"JointState has {len(msg.name)} names but {len(msg.position)} positions")
-    try:
-        rows = JointOrder(joint_names).select(list(msg.name))
-    except JointNameError as error:
-        raise InvalidInput(f"JointState {error}") from error
-    positions = np.asarray(msg.position, dtype=np.float64)[rows]
-    bad = [name for name, value in zip(joint_names, positions, strict=True) if not np.isfinite(value)]
-    if bad:
-        raise InvalidInput(f"JointState has non-finite positions for joints {bad}")
-    return positions
+    """Positions of ``joint_names`` in that order, looked up by name in ``msg`` (see ``joint_state_arrays``)."""
+    return joint_state_arrays(msg, joint_names)[0]
 
 
 def rgb_to_image(pixels: np.ndarray, stamp: Time, frame_id: str) -> Image:
