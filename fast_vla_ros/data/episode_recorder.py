@@ -36,6 +36,9 @@ from fast_vla_ros.data.image_messages import InvalidInput, compressed_image_to_r
 from fast_vla_ros.data.recording_config import RecordingConfig
 
 Command = np.ndarray | TrajectoryCommand
+# A command older than this at the start of an episode is not taken as the one in force: the arm has long
+# settled (its measured position is then the better action), or was moved since, as a simulator reset does.
+COMMAND_PRE_ROLL_S = 1.0
 
 
 @dataclass
@@ -146,7 +149,7 @@ class EpisodeRecorder:
             # What held at the start: the arm's last state, the command in force, each camera's last frame.
             stamp, positions, velocities = self._latest_joint_state
             episode.streams.add_joint_state(stamp, positions, velocities)
-            if self._latest_command is not None:
+            if self._latest_command is not None and now - self._latest_command[0] <= COMMAND_PRE_ROLL_S:
                 episode.streams.add_command(*self._latest_command)
             for camera, (frame_stamp, arrival, msg) in self._latest_frames.items():
                 self._jobs.put(("frame", [episode], camera, frame_stamp, arrival, msg))
