@@ -134,6 +134,10 @@ def test_import_bag_command_reads_the_recorder_yaml_and_appends(bag, tmp_path, c
     assert "not empty" in capsys.readouterr().err
     assert main(["import-bag", str(bag), "--config", str(mapping), "--out", str(out), "--append"]) == 0
     assert len(EpisodeDataset(out)) == 4
+    capsys.readouterr()
+    # fit-tokenizer reads an imported (or recorded) data set as it reads sim-demos output
+    assert main(["fit-tokenizer", str(out), "--horizon", "20", "--stride", "10", "--out", str(tmp_path / "tok")]) == 0
+    assert "4 episodes -> " in capsys.readouterr().out
 
 
 def test_a_bag_without_a_mapped_topic_is_a_clear_error(bag, tmp_path, capsys):
