@@ -62,7 +62,7 @@ def find_episodes(bag: Path, config: RecordingConfig) -> list[BagEpisode]:
         for connection, timestamp, raw in reader.messages([c for c in reader.connections if c.topic in topics]):
             t = timestamp * NS
             if connection.topic == config.instruction_topic:
-                instructions.append((t, reader.deserialize(raw, connection.msgtype).data))
+                instructions.append((t, _deserialize(reader, raw, connection.msgtype).data))
             if connection.topic == config.split_topic:
                 splits.append(t)
             if connection.topic == config.command_topic:
@@ -160,8 +160,8 @@ def _read_window(reader: AnyReader, config: RecordingConfig, episode: BagEpisode
     start_ns, stop_ns = int((episode.start - margin) / NS), int((episode.stop + margin) / NS)
     for connection, timestamp, raw in reader.messages(connections, start=max(start_ns, 0), stop=stop_ns):
         arrival = timestamp * NS
-        msg = reader.deserialize(raw, connection.msgtype)
         try:
+            msg = _deserialize(reader, raw, connection.msgtype)
             if connection.topic == config.joint_states_topic:
                 positions, velocities = joint_state_arrays(msg, config.joint_names)
                 streams.add_joint_state(_stamp(config, msg, arrival), positions, velocities)
@@ -169,10 +169,22 @@ def _read_window(reader: AnyReader, config: RecordingConfig, episode: BagEpisode
                 _add_command(streams, config, msg, arrival, episode)
             else:
                 _add_frame(streams, config, cameras[connection.topic], msg, arrival)
-        except InvalidInput:
+        except (InvalidInput, AnyReaderError):  # a message that cannot be used is skipped, as live
             if connection.topic in cameras:
                 streams.add_invalid_frame(cameras[connection.topic])
     return streams
+
+
+def _deserialize(reader: AnyReader, raw: bytes, msgtype: str) -> Any:
+    """rosbags accepts at most 3 bytes after a CDR message; Fast DDS pads some to 8-byte alignment (measured
+    here on rclpy's serialized sensor_msgs/JointState: 4 more), so a message that is 4 bytes too long for
+    rosbags is read again without them."""
+    try:
+        return reader.deserialize(raw, msgtype)
+    except AnyReaderError as error:
+        if "size mismatch" not in str(error) or len(raw) <= 8:
+            raise
+        return reader.deserialize(bytes(raw[:-4]), msgtype)
 
 
 def _stamp(config: RecordingConfig, msg: Any, arrival: float) -> float:

@@ -107,6 +107,8 @@ class TrainingConfig:
     # "bf16": the forward pass under bfloat16 autocast (weights, optimizer and losses stay float32).
     # On a CPU with AVX512-BF16 or AMX it trains 1.7x the steps per hour; elsewhere it is emulated and slower.
     precision: str = "fp32"
+    # Fine-tuning: keep the vision tower's weights as they are (fewer parameters to move on a small data set).
+    freeze_vision: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -521,6 +523,7 @@ def train(
         # PyTorch's CPU flash-attention backward is 2.7x slower in bf16 than in fp32 and ate the matmuls'
         # gain; plain matmul attention is as fast as it in fp32 and gains with the rest in bf16.
         model.set_attn_implementation("eager")
+    model.model.vision_tower.requires_grad_(not config.freeze_vision)
     heads = training_heads(config, model.config.text_config.hidden_size, parts.action_space.action_dim)
     heads = heads.to(device).train()
     weights = {
@@ -578,5 +581,6 @@ def train(
             if history.step % config.checkpoint_every == 0 or at_end:
                 _save(parts, out_dir, optimizer, history, config, heads)
     model.set_attn_implementation(inference_attention)
+    model.requires_grad_(True)
     model.eval()
     return parts, history
