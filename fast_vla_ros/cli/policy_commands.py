@@ -140,6 +140,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "per hour on a CPU with AVX512-BF16 or AMX (the shipped default's recipe), emulated and slower on one "
         "without (default fp32)",
     )
+    train.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="cpu (default) or cuda; under `accelerate launch` each process takes its own GPU (docs/data.md)",
+    )
     train.add_argument("--seed", type=int, default=0, help="model initialisation and data order (default 0)")
     train.add_argument(
         "--threads", type=int, default=0, help="torch CPU threads (default 0: torch's choice; 1 on a busy machine)"
@@ -275,7 +281,7 @@ def train_policy(args: argparse.Namespace) -> int:
         absolute = tuple(j for j in args.absolute_joints.split(",") if j)
         if args.init_from is not None:
             parts = _fine_tuning_parts(args, states, targets, instructions, dataset, chunks.dt)
-            _, history = train(chunks, args.out, schedule, parts, validation)
+            _, history = train(chunks, args.out, schedule, parts, validation, device=args.device)
             print(f"wrote {args.out} after {history.step} steps, fine-tuned from {args.init_from}")
             return 0
         try:
@@ -304,7 +310,7 @@ def train_policy(args: argparse.Namespace) -> int:
             f"{parts.action_tokenizer.vocab_size} tokens (longest chunk {longest}), "
             f"vocabulary {parts.vocab.vocab_size} ids"
         )
-    _, history = train(chunks, args.out, schedule, parts, validation)
+    _, history = train(chunks, args.out, schedule, parts, validation, device=args.device)
     final = history.validation_loss[-1][1] if history.validation_loss else history.train_loss[-1][1]
     kind = "validation" if validation else "train"
     print(f"wrote {args.out} after {history.step} steps (final {kind} loss {final:.4f})")
