@@ -13,8 +13,8 @@ delivers); the executor only runs callbacks.
 
 Interfaces:
   publishes   /<forward_controller>/commands (std_msgs/Float64MultiArray), instruction (std_msgs/String,
-              reliable + transient local), ~/status (std_msgs/String, JSON: state, seed, episodes kept and
-              discarded, last error)
+              reliable + transient local), ~/status (std_msgs/String, JSON: state, seed, episodes kept (written
+              by the recorder), discarded (the task failed) and failed (a step or the write failed), last error)
   subscribes  joint_states, /<sim_node>/success (std_msgs/Bool), /<recorder_node>/status (std_msgs/String)
   calls       /<sim_node>/set_parameters, /<sim_node>/reset, /<recorder_node>/start_episode and
               /<recorder_node>/stop_episode (recording is skipped when recorder_node is empty)
@@ -87,8 +87,12 @@ class ExpertTeleopNode(Node):
         self._success: tuple[float, bool] | None = None
         self._recorder_instruction = ""
         self._recorder_reports = 0
+        self._recorder_outcomes = (0, 0)  # episodes the recorder wrote, and failed to write
+        self._recorder_error = ""
         self._shutdown = threading.Event()
-        self._status = {"state": "starting", "seed": self._seed, "kept": 0, "discarded": 0, "last_error": ""}
+        self._status = {
+            "state": "starting", "seed": self._seed, "kept": 0, "discarded": 0, "failed": 0, "last_error": ""
+        }
         self._worker = threading.Thread(target=self._run, name="expert_teleop", daemon=True)
         self._worker.start()
         self.get_logger().info(
@@ -117,11 +121,14 @@ class ExpertTeleopNode(Node):
 
     def _on_recorder_status(self, msg: String) -> None:
         try:
-            instruction = json.loads(msg.data).get("instruction", "")
-        except (ValueError, AttributeError):
+            status = json.loads(msg.data)
+            instruction = status["instruction"]
+            outcomes = (int(status["episodes_written"]), int(status["episodes_failed"]))
+        except (ValueError, KeyError, TypeError):
             return
         with self._changed:
             self._recorder_instruction = instruction
+            self._recorder_outcomes, self._recorder_error = outcomes, str(status.get("last_error", ""))
             self._recorder_reports += 1
             self._changed.notify_all()
 
@@ -136,7 +143,7 @@ class ExpertTeleopNode(Node):
             try:
                 self._episode(self._seed)
             except OperatorError as error:
-                self._publish_status(last_error=str(error))
+                self._publish_status(last_error=str(error), failed=self._status["failed"] + 1)
                 self.get_logger().error(str(error))
             self._seed += 1
         self._publish_status(state="done", seed=self._seed)
@@ -168,9 +175,14 @@ class ExpertTeleopNode(Node):
         self._wait(lambda: self._success is not None and self._success[0] > finished_at, "sim_node's success report")
         succeeded = self._success[1]
         if self._recorder_stop is not None:
+            written, failed = self._recorder_outcomes
             reply = self._call(self._recorder_stop, SetBool.Request(data=succeeded))
             if not reply.success:
                 raise OperatorError(f"seed {seed}: the recorder refused to stop: {reply.message}")
+            if succeeded:  # kept only once written: the recorder may still refuse it (a stalled stream, a full disk)
+                self._wait(lambda: sum(self._recorder_outcomes) > written + failed, "the recorder's outcome")
+                if self._recorder_outcomes[1] > failed:
+                    raise OperatorError(f"seed {seed}: {self._recorder_error}")
         key = "kept" if succeeded else "discarded"
         self._publish_status(state="between episodes", **{key: self._status[key] + 1})
         self.get_logger().info(f"seed {seed}: \"{instruction}\" {'succeeded' if succeeded else 'failed'} ({key})")
