@@ -11,7 +11,7 @@ from setuptools import find_packages, setup
 
 PACKAGE = "fast_vla_ros"
 ROOT = Path(__file__).parent
-NODES = ("policy_node", "chunk_executor_node", "sim_node")
+NODES = ("policy_node", "chunk_executor_node", "sim_node", "recorder_node", "expert_teleop_node")
 
 
 def share_files(folder: str) -> list[tuple[str, list[str]]]:

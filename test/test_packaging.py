@@ -43,7 +43,7 @@ def test_share_files_and_console_script_installed():
     assert (share / "package.xml").read_text() == (REPO_ROOT / "package.xml").read_text()
     assert (share / "config" / "dds" / "loopback_only.xml").is_file()
     assert (share / "models" / "default" / "model.safetensors").is_file()
-    for node in ("policy_node", "chunk_executor_node", "sim_node"):
+    for node in ("policy_node", "chunk_executor_node", "sim_node", "recorder_node", "expert_teleop_node"):
         assert os.access(prefix / "lib" / "fast_vla_ros" / node, os.X_OK), node
     assert shutil.which("fast-vla") == str(prefix / "bin" / "fast-vla")
 

@@ -15,6 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fast_vla_ros.cli.tokenizer_commands",
     "fast_vla_ros.cli.sim_commands",
     "fast_vla_ros.cli.policy_commands",
+    "fast_vla_ros.cli.data_commands",
 )
 
 

@@ -41,6 +41,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--tokenizer-steps", type=int, help="faster: tokenizer training steps (default: its own)")
     train.add_argument("--out", type=Path, required=True, help="checkpoint directory (resumed when it holds a run)")
+    train.add_argument(
+        "--init-from",
+        type=Path,
+        help="fine-tune this policy directory ('default': the shipped one) instead of starting from scratch: its "
+        "network, vocabulary (extended by the data's new words), horizon and cameras are kept",
+    )
+    train.add_argument(
+        "--init-statistics",
+        choices=("keep", "refit"),
+        default="keep",
+        help="--init-from: keep the policy's normalization statistics (default: what the network learned stays "
+        "meaningful) or refit them on the new data (when it lies well outside the policy's range)",
+    )
+    train.add_argument(
+        "--init-tokenizer",
+        choices=("keep", "refit"),
+        default="keep",
+        help="--init-from: keep the policy's action tokenizer (default) or refit one of the same kind (its action "
+        "embeddings start over); the reconstruction error of both on the new data is printed",
+    )
+    train.add_argument(
+        "--freeze-vision", action="store_true", help="keep the vision tower's weights fixed (for fine-tuning)"
+    )
     train.add_argument("--horizon", type=int, default=50, help="chunk length in control steps (default 50 = 1 s)")
     train.add_argument("--stride", type=int, default=2, help="frames between training observations (default 2)")
     train.add_argument(
@@ -116,6 +139,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="bf16: the forward pass under bfloat16 autocast, weights and optimizer in float32; 1.7x the steps "
         "per hour on a CPU with AVX512-BF16 or AMX (the shipped default's recipe), emulated and slower on one "
         "without (default fp32)",
+    )
+    train.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="cpu (default) or cuda; under `accelerate launch` each process takes its own GPU (docs/data.md)",
     )
     train.add_argument("--seed", type=int, default=0, help="model initialisation and data order (default 0)")
     train.add_argument(
@@ -193,6 +222,7 @@ def train_policy(args: argparse.Namespace) -> int:
             colour_patch_weight=args.colour_patch_weight,
             named_colour_weight=args.named_colour_weight,
             precision=args.precision,
+            freeze_vision=args.freeze_vision,
             seed=args.seed,
         )
     except ValueError as error:
@@ -208,6 +238,9 @@ def train_policy(args: argparse.Namespace) -> int:
     # The frames before the arm moves, in the data set's time (see TrainingConfig.moving_state_noise).
     schedule = dataclasses.replace(schedule, start_seconds=args.start_frames / dataset.fps)
     train_episodes, validation_episodes = _split(len(dataset), args.validation_episodes)
+    if args.init_from is not None:
+        args.init_from = _policy_directory(args.init_from)
+        args.horizon = PolicyConfig.load(args.init_from / "policy_config.json").horizon
     chunks = TrainingChunks(
         dataset,
         max(args.horizon, args.lookahead_steps),
@@ -246,6 +279,11 @@ def train_policy(args: argparse.Namespace) -> int:
             steps = {} if args.tokenizer_steps is None else {"steps": args.tokenizer_steps}
             fit = functools.partial(fit, joint_names=dataset.joint_names, **steps)
         absolute = tuple(j for j in args.absolute_joints.split(",") if j)
+        if args.init_from is not None:
+            parts = _fine_tuning_parts(args, states, targets, instructions, dataset, chunks.dt)
+            _, history = train(chunks, args.out, schedule, parts, validation, device=args.device)
+            print(f"wrote {args.out} after {history.step} steps, fine-tuned from {args.init_from}")
+            return 0
         try:
             parts = new_policy_parts(
                 np.stack(states),
@@ -272,11 +310,54 @@ def train_policy(args: argparse.Namespace) -> int:
             f"{parts.action_tokenizer.vocab_size} tokens (longest chunk {longest}), "
             f"vocabulary {parts.vocab.vocab_size} ids"
         )
-    _, history = train(chunks, args.out, schedule, parts, validation)
+    _, history = train(chunks, args.out, schedule, parts, validation, device=args.device)
     final = history.validation_loss[-1][1] if history.validation_loss else history.train_loss[-1][1]
     kind = "validation" if validation else "train"
     print(f"wrote {args.out} after {history.step} steps (final {kind} loss {final:.4f})")
     return 0
+
+
+def _policy_directory(path: Path) -> Path:
+    from fast_vla_ros.package_files import package_file
+
+    directory = package_file("models/default") if str(path) == "default" else path
+    if not (directory / "policy_config.json").is_file():
+        raise CommandError(f"--init-from {path}: not a policy directory (no policy_config.json)")
+    return directory
+
+
+def _fine_tuning_parts(args, states, targets, instructions, dataset, dt):
+    """The --init-from policy readied for the data set, with what was kept, refit and added printed."""
+    from fast_vla_ros.policy.config import PolicyConfig
+    from fast_vla_ros.policy.errors import CheckpointError
+    from fast_vla_ros.tokenizers import TOKENIZER_KINDS
+    from fast_vla_ros.training.fine_tuning import fine_tuning_parts
+
+    kind = PolicyConfig.load(args.init_from / "policy_config.json").action_tokenizer
+    fit = TOKENIZER_KINDS[kind].fit
+    if kind == "faster":
+        fit = functools.partial(fit, joint_names=dataset.joint_names)
+    missing = set(PolicyConfig.load(args.init_from / "policy_config.json").cameras) - set(dataset.cameras)
+    if missing:
+        raise CommandError(f"the policy needs cameras {sorted(missing)}, which {args.data} does not hold")
+    try:
+        parts, report = fine_tuning_parts(
+            args.init_from,
+            np.stack(states),
+            np.stack(targets),
+            instructions,
+            dataset.joint_names,
+            dt,
+            fit,
+            statistics=args.init_statistics,
+            tokenizer=args.init_tokenizer,
+        )
+    except (ValueError, CheckpointError) as error:
+        raise CommandError(str(error)) from error
+    print(f"fine-tuning {args.init_from} on {len(states)} chunks:")
+    for line in report.lines():
+        print(f"  {line}")
+    return parts
 
 
 def evaluate_policy(args: argparse.Namespace) -> int:

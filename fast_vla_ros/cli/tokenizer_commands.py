@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("actions", type=Path, help="actions file (.npz or .parquet)")
+    parser.add_argument("actions", type=Path, help="actions file (.npz or .parquet) or an episode data set directory")
     parser.add_argument("--key", help=f"npz array or parquet column (default: the first of {list(ACTION_KEYS)}, "
                         "else the first name ending in 'actions')")  # fmt: skip
     parser.add_argument("--horizon", type=int, default=50, help="steps per chunk (default 50: 1 s at 50 Hz)")
@@ -157,9 +157,11 @@ def _stats_table(kind: str, vocab_size: int, stats: ReconstructionStats, fit_s: 
 
 def load_episodes(path: Path, key: str | None) -> tuple[list[np.ndarray], str]:
     """Episodes ``[T_i, D]`` (float64) and the key they came from; every user mistake is a CommandError."""
-    if not path.is_file():
+    if (path / "meta" / "info.json").is_file():  # a data set of sim-demos, recorder_node or import-bag
+        episodes, key = _data_set_episodes(path), "action"
+    elif not path.is_file():
         raise CommandError(f"actions file not found: {path}")
-    if path.suffix == ".npz":
+    elif path.suffix == ".npz":
         episodes, key = _npz_episodes(path, key)
     elif path.suffix == ".parquet":
         episodes, key = _parquet_episodes(path, key)
@@ -201,6 +203,16 @@ def _npz_episodes(path: Path, key: str | None) -> tuple[list[np.ndarray], str]:
     if array.ndim == 3:
         return [episode.astype(np.float64) for episode in array], key
     raise CommandError(f"{path} [{key}]: expected [T, D] (one episode) or [E, T, D] (episodes), got {array.shape}")
+
+
+def _data_set_episodes(path: Path) -> list[np.ndarray]:
+    from fast_vla_ros.data.episode_dataset import EpisodeDataset
+
+    try:
+        dataset = EpisodeDataset(path)
+    except (OSError, KeyError, ValueError) as error:
+        raise CommandError(f"{path} is not a readable data set: {error}") from error
+    return [dataset.action[dataset.frame_rows(e)].astype(np.float64) for e in range(len(dataset))]
 
 
 def _parquet_episodes(path: Path, key: str | None) -> tuple[list[np.ndarray], str]:

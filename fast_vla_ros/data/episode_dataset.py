@@ -102,14 +102,8 @@ class _RootContents:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.info = layout.read_info(root)
-        extra = self.info.get("fast_vla_ros", {})
-        joint_names = tuple(extra.get("joint_names") or self.info["features"][layout.ACTION]["names"])
-        cameras = tuple(
-            name.removeprefix(layout.IMAGE_PREFIX)
-            for name in self.info["features"]
-            if name.startswith(layout.IMAGE_PREFIX)
-        )
-        self.signature: tuple[int, tuple[str, ...], tuple[str, ...]] = (int(self.info["fps"]), joint_names, cameras)
+        fps, joint_names, cameras, _ = layout.signature(self.info)
+        self.signature: tuple[int, tuple[str, ...], tuple[str, ...]] = (fps, joint_names, cameras)
         self.episodes = self._read_episodes()
         names = [*layout.VECTOR_FEATURES, "timestamp"]
         files = sorted({e.data_file for e in self.episodes})
@@ -128,14 +122,10 @@ class _RootContents:
         self.columns["timestamp"] = column("timestamp", None)
 
     def _read_episodes(self) -> list[EpisodeInfo]:
-        rows = pq.read_table(self.root / layout.EPISODES_PATH).to_pylist() if self.info["total_episodes"] else []
-        standard = {"episode_index", "tasks", "length", "data/chunk_index", "data/file_index"}
-        standard |= {"dataset_from_index", "dataset_to_index"}
+        """Episodes as meta/episodes lists them: the writer's commit, whatever the totals in info.json say."""
         episodes, groups_in_file = [], {}
-        for row in sorted(rows, key=lambda r: r["episode_index"]):
-            path = self.root / layout.DATA_PATH.format(
-                chunk_index=row["data/chunk_index"], file_index=row["data/file_index"]
-            )
+        for row in layout.read_episode_rows(self.root):
+            path = layout.data_file(self.root, row)
             row_group = groups_in_file.get(path, 0)
             groups_in_file[path] = row_group + 1
             episodes.append(
@@ -146,7 +136,9 @@ class _RootContents:
                     start=row["dataset_from_index"],
                     data_file=path,
                     row_group=row_group,
-                    metadata={k: v for k, v in row.items() if k not in standard},
+                    metadata={
+                        k: v for k, v in row.items() if k not in layout.EPISODE_LOCATION_COLUMNS and v is not None
+                    },
                 )
             )
         return episodes

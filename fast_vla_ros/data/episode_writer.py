@@ -1,5 +1,16 @@
-"""Writes episodes into a LeRobot v3 data set (layout in ``lerobot_layout``), one parquet row group per
-episode so a reader can fetch one episode's frames without touching the rest."""
+"""Writes episodes into a LeRobot v3 data set (layout in ``lerobot_layout``), each committed on its own.
+
+Every episode goes to a data file of its own, written under a temporary name and renamed into place; the
+metadata that lists it (``meta/episodes``) is then replaced the same way, and that replacement is the
+commit. A process killed at any instant leaves every committed episode readable and the episode being
+written absent (at worst an unlisted data file, which readers never open and ``append`` removes). The
+totals in ``info.json`` and ``stats.json`` follow the commit and are recomputed when a data set is opened
+for appending, so a crash between the two costs nothing either.
+
+LeRobot packs several episodes into one data file of up to ``data_files_size_in_mb``; a file per episode
+is also a valid v3 layout (LeRobot starts a new file when it resumes recording) and the only one that can
+be appended to without rewriting or risking what is already on disk.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fast_vla_ros.data import lerobot_layout as layout
+from fast_vla_ros.data.atomic_files import TEMPORARY_SUFFIX, write_atomically, write_text_atomically
 
 
 @dataclass
@@ -31,7 +43,11 @@ class RecordedEpisode:
 
 
 class EpisodeWriter:
-    """Appends episodes to a new data set directory; ``close`` writes the metadata that makes it readable."""
+    """Adds episodes to a data set directory; each ``add`` is durable when it returns.
+
+    A new directory (or an empty one) starts a data set; with ``append`` an existing data set of the same
+    rate, joints, cameras and image size is continued, e.g. by a recorder restarted after a crash.
+    """
 
     def __init__(
         self,
@@ -43,30 +59,88 @@ class EpisodeWriter:
         image_size: tuple[int, int],
         robot_type: str,
         extra_info: dict | None = None,
+        append: bool = False,
     ) -> None:
         self.root = Path(root)
-        if self.root.exists() and (not self.root.is_dir() or any(self.root.iterdir())):
-            raise FileExistsError(f"output directory {self.root} exists and is not empty")
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.fps, self.joint_names, self.cameras = fps, tuple(joint_names), tuple(cameras)
-        self.image_size, self.robot_type, self.extra_info = image_size, robot_type, extra_info or {}
+        occupied = self.root.exists() and (not self.root.is_dir() or any(self.root.iterdir()))
+        if occupied and not (append and (self.root / layout.INFO_PATH).is_file()):
+            kind = "is not a data set" if append else "is not empty"
+            raise FileExistsError(f"output directory {self.root} exists and {kind}")
+        self.fps, self.joint_names, self.cameras = int(fps), tuple(joint_names), tuple(cameras)
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.robot_type, self.extra_info = robot_type, extra_info or {}
         self._schema = layout.frame_schema(self.cameras, len(self.joint_names))
-        self._writer: pq.ParquetWriter | None = None
-        self._file_number = 0
-        self._file_bytes = 0
         self._episodes: list[dict] = []
         self._tasks: dict[str, int] = {}
         self._frames = 0
+        self._next_file = 0
         self._stats = {name: _RunningStats(len(self.joint_names)) for name in layout.VECTOR_FEATURES}
+        if occupied:
+            self._continue_existing()
+        else:
+            self.root.mkdir(parents=True, exist_ok=True)
+        self._write_totals()  # readable, with no episode, from the start
+
+    @property
+    def episode_count(self) -> int:
+        return len(self._episodes)
 
     def add(self, episode: RecordedEpisode) -> int:
-        """Append ``episode``; returns its episode index."""
+        """Write ``episode`` and commit it; returns its episode index.
+
+        On an error (disk full, directory removed) nothing of this episode is committed, the data set keeps
+        every earlier episode, and the error propagates with the writer still usable.
+        """
         length = len(episode)
         self._check(episode)
         index = len(self._episodes)
-        task_index = self._tasks.setdefault(episode.instruction, len(self._tasks))
-        if self._writer is None:
-            self._open_file()
+        tasks = dict(self._tasks)
+        task_index = tasks.setdefault(episode.instruction, len(tasks))
+        chunk_index, file_index = divmod(self._next_file, layout.CHUNKS_SIZE)
+        data_file = self.root / layout.DATA_PATH.format(chunk_index=chunk_index, file_index=file_index)
+        table = self._frame_table(episode, index, task_index)
+        row = {
+            "episode_index": index,
+            "tasks": [episode.instruction],
+            "length": length,
+            "data/chunk_index": chunk_index,
+            "data/file_index": file_index,
+            "dataset_from_index": self._frames,
+            "dataset_to_index": self._frames + length,
+            "meta/episodes/chunk_index": 0,
+            "meta/episodes/file_index": 0,
+            **episode.metadata,
+        }
+        try:
+            write_atomically(data_file, lambda path: pq.write_table(table, path))
+            if len(tasks) != len(self._tasks):
+                write_atomically(self.root / layout.TASKS_PATH, lambda path: pq.write_table(_tasks_table(tasks), path))
+            episodes = [*self._episodes, row]
+            write_atomically(self.root / layout.EPISODES_PATH, lambda path: pq.write_table(_rows_table(episodes), path))
+        except BaseException:
+            data_file.unlink(missing_ok=True)
+            raise
+        self._episodes.append(row)
+        self._tasks = tasks
+        self._frames += length
+        self._next_file += 1
+        self._stats[layout.STATE].add(episode.state)
+        self._stats[layout.VELOCITY].add(episode.velocity)
+        self._stats[layout.ACTION].add(episode.action)
+        self._write_totals()
+        return index
+
+    def close(self) -> None:
+        """Nothing is left to write (every ``add`` committed); kept so the writer is a context manager."""
+
+    def __enter__(self) -> EpisodeWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _frame_table(self, episode: RecordedEpisode, index: int, task_index: int) -> pa.Table:
+        length = len(episode)
         vector_type = self._schema.field(layout.ACTION).type
         columns: dict[str, pa.Array] = {
             layout.image_feature(c): pa.array(
@@ -82,42 +156,16 @@ class EpisodeWriter:
         columns["episode_index"] = pa.array(np.full(length, index, dtype=np.int64))
         columns["index"] = pa.array(np.arange(self._frames, self._frames + length, dtype=np.int64))
         columns["task_index"] = pa.array(np.full(length, task_index, dtype=np.int64))
-        self._writer.write_table(pa.table(columns, schema=self._schema), row_group_size=length)
-        chunk_index, file_index = divmod(self._file_number, layout.CHUNKS_SIZE)
-        self._episodes.append(
-            {
-                "episode_index": index,
-                "tasks": [episode.instruction],
-                "length": length,
-                "data/chunk_index": chunk_index,
-                "data/file_index": file_index,
-                "dataset_from_index": self._frames,
-                "dataset_to_index": self._frames + length,
-                **episode.metadata,
-            }
-        )
-        self._frames += length
-        self._stats[layout.STATE].add(episode.state)
-        self._stats[layout.VELOCITY].add(episode.velocity)
-        self._stats[layout.ACTION].add(episode.action)
-        self._file_bytes += sum(len(b) for c in self.cameras for b in episode.frames[c])
-        if self._file_bytes > layout.DATA_FILE_SIZE_MB * 1e6:
-            self._close_file()
-            self._file_number += 1
-        return index
+        return pa.table(columns, schema=self._schema)
 
-    def close(self) -> None:
-        """Finish the data files and write meta/ (info, stats, tasks, episodes)."""
-        self._close_file()
+    def _write_totals(self) -> None:
+        """stats.json and info.json, which follow the committed episodes."""
         meta = self.root / "meta"
-        (meta / "episodes" / "chunk-000").mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pylist(self._episodes), self.root / layout.EPISODES_PATH)
-        pq.write_table(
-            pa.table({"task_index": list(self._tasks.values()), "task": list(self._tasks)}),
-            self.root / layout.TASKS_PATH,
-        )
+        meta.mkdir(parents=True, exist_ok=True)
+        if not self._tasks:
+            write_atomically(self.root / layout.TASKS_PATH, lambda path: pq.write_table(_tasks_table({}), path))
         stats = {name: s.as_dict() for name, s in self._stats.items()}
-        (self.root / layout.STATS_PATH).write_text(json.dumps(stats, indent=2) + "\n")
+        write_text_atomically(self.root / layout.STATS_PATH, json.dumps(stats, indent=2) + "\n")
         info = {
             "codebase_version": layout.CODEBASE_VERSION,
             "robot_type": self.robot_type,
@@ -138,13 +186,40 @@ class EpisodeWriter:
                 **self.extra_info,
             },
         }
-        (self.root / layout.INFO_PATH).write_text(json.dumps(info, indent=2) + "\n")
+        write_text_atomically(self.root / layout.INFO_PATH, json.dumps(info, indent=2) + "\n")
 
-    def __enter__(self) -> EpisodeWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _continue_existing(self) -> None:
+        """Take up the committed episodes of the data set at ``root``; remove what a crash left unlisted."""
+        info = layout.read_info(self.root)
+        theirs = layout.signature(info)
+        ours = (self.fps, self.joint_names, self.cameras, self.image_size)
+        if theirs != ours:
+            raise ValueError(
+                f"cannot append to {self.root}: its fps, joints, cameras and image size are {theirs}, this "
+                f"recording's are {ours}"
+            )
+        self.extra_info = {**info.get("fast_vla_ros", {}), **self.extra_info}
+        self._episodes = layout.read_episode_rows(self.root)
+        if self._episodes:
+            tasks = pq.read_table(self.root / layout.TASKS_PATH).to_pylist()
+            self._tasks = {row["task"]: row["task_index"] for row in tasks}
+        listed = {layout.data_file(self.root, row) for row in self._episodes}
+        for path in sorted((self.root / "data").glob("chunk-*/*")):
+            if path not in listed and (path.suffix == ".parquet" or path.name.endswith(TEMPORARY_SUFFIX)):
+                path.unlink()
+        for path in sorted(self.root.glob(f"meta/**/*{TEMPORARY_SUFFIX}")):
+            path.unlink()
+        for path in sorted(listed):
+            table = pq.read_table(path, columns=list(layout.VECTOR_FEATURES))
+            for name in layout.VECTOR_FEATURES:
+                values = np.stack(table.column(name).to_numpy(zero_copy_only=False)) if len(table) else None
+                if values is not None:
+                    self._stats[name].add(values)
+        self._frames = self._episodes[-1]["dataset_to_index"] if self._episodes else 0
+        numbers = [
+            row["data/chunk_index"] * layout.CHUNKS_SIZE + row["data/file_index"] for row in self._episodes
+        ]
+        self._next_file = max(numbers, default=-1) + 1
 
     def _check(self, episode: RecordedEpisode) -> None:
         length, dof = len(episode), len(self.joint_names)
@@ -158,17 +233,19 @@ class EpisodeWriter:
             if len(episode.frames.get(camera, ())) != length:
                 raise ValueError(f"episode needs {length} frames from camera '{camera}'")
 
-    def _open_file(self) -> None:
-        chunk_index, file_index = divmod(self._file_number, layout.CHUNKS_SIZE)
-        path = self.root / layout.DATA_PATH.format(chunk_index=chunk_index, file_index=file_index)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = pq.ParquetWriter(path, self._schema)
-        self._file_bytes = 0
 
-    def _close_file(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+def _rows_table(rows: list[dict]) -> pa.Table:
+    """One column per key of any row (``from_pylist`` would keep only the first row's keys)."""
+    keys = list(dict.fromkeys(key for row in rows for key in row))
+    return pa.table({key: [row.get(key) for row in rows] for key in keys})
+
+
+def _tasks_table(tasks: dict[str, int]) -> pa.Table:
+    """meta/tasks.parquet as LeRobot writes it with pandas: ``task_index`` indexed by the ``task`` text."""
+    table = pa.table(
+        {"task_index": pa.array(list(tasks.values()), pa.int64()), "task": pa.array(list(tasks), pa.string())}
+    )
+    return table.replace_schema_metadata({b"pandas": json.dumps(layout.TASKS_PANDAS_METADATA).encode()})
 
 
 class _RunningStats:

@@ -133,6 +133,7 @@ class PolicyNode(Node):
         self._chunk_times: deque[float] = deque(maxlen=100)
         self._problems: Counter[str] = Counter()
         self._instruction = ""
+        self._unknown_words: list[str] = []
 
         self.get_logger().info(f"warming up on {self._policy.device} ({self._policy.dtype})")
         self._policy.warmup()
@@ -272,6 +273,13 @@ class PolicyNode(Node):
         if text != self._instruction:
             self.get_logger().info(f'instruction: "{printable(text)}"')
             self._instruction = text
+            # A word the policy never saw reaches the model as <unk>: say so rather than act on half the task.
+            self._unknown_words = self._policy.vocab.unknown_words(text)
+            if self._unknown_words:
+                self.get_logger().warn(
+                    f"words unknown to the policy (it sees <unk>): {printable(', '.join(self._unknown_words))}; "
+                    "fine-tuning on demonstrations that use them adds them (docs/data.md)"
+                )
         return text
 
     def _problem(self, kind: str, message: str) -> InvalidInput:
@@ -301,7 +309,8 @@ class PolicyNode(Node):
         with self._lock:
             self._chunk_times.append(time.monotonic())
         self._status.chunks_published += 1
-        self._set_status(PolicyStatus.STATE_RUNNING, result.status, latency)
+        unknown = f"; unknown words: {', '.join(self._unknown_words)}" if self._unknown_words else ""
+        self._set_status(PolicyStatus.STATE_RUNNING, printable(result.status + unknown, limit=1000), latency)
 
     def _set_status(self, state: int, message: str, latency: float | None = None) -> None:
         """Called from the worker and the diagnostics timer: one message at a time. Internal errors are logged
@@ -355,6 +364,7 @@ class PolicyNode(Node):
             "state": state,
             "message": self._status.message,
             "instruction": self._instruction,
+            "unknown_words": ", ".join(self._unknown_words),
             "chunks_published": self._status.chunks_published,
             "chunk_rate_hz": len(recent) / 10.0,
             "inference_latency_ms_mean": float(np.mean(latencies)),

@@ -27,11 +27,11 @@ from std_msgs.msg import Bool, Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from fast_vla_ros.data.joint_trajectory import JointTrajectoryFollower
 from fast_vla_ros.nodes.conversions import rgb_to_image, stamp_to_seconds
 from fast_vla_ros.nodes.node_main import run_node
 from fast_vla_ros.sim.simulator import ArmSimulator
 from fast_vla_ros.sim.tasks import TASK_FAMILIES
-from fast_vla_ros.sim.trajectory_follower import JointTrajectoryFollower
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 MAX_CATCH_UP_S = 0.1  # after a stall (debugger, overloaded machine) simulate at most this much at once

@@ -111,6 +111,16 @@ class PromptVocabulary:
     def encode_text(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False).ids
 
+    def unknown_words(self, text: str) -> list[str]:
+        """The words of ``text`` this vocabulary lacks, once each in order: the model sees each as ``<unk>``.
+        Only a word-level vocabulary has such words (a subword one spells any word out of pieces)."""
+        if not isinstance(self.tokenizer.model, models.WordLevel):
+            return []
+        normalizer, pre_tokenizer = self.tokenizer.normalizer, self.tokenizer.pre_tokenizer
+        normalized = normalizer.normalize_str(text) if normalizer is not None else text
+        pieces = [p for p, _ in pre_tokenizer.pre_tokenize_str(normalized)] if pre_tokenizer else normalized.split()
+        return list(dict.fromkeys(p for p in pieces if self.tokenizer.token_to_id(p) is None))
+
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
         self.tokenizer.save(str(directory / TEXT_TOKENIZER_FILE))

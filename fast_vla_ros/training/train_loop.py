@@ -58,6 +58,7 @@ from fast_vla_ros.training.colour_patches import (
     colour_patch_targets,
     named_colour,
 )
+from fast_vla_ros.training.data_parallel import Replicas
 from fast_vla_ros.types import Observation
 
 TrainingSample = tuple[Observation, np.ndarray]
@@ -107,6 +108,8 @@ class TrainingConfig:
     # "bf16": the forward pass under bfloat16 autocast (weights, optimizer and losses stay float32).
     # On a CPU with AVX512-BF16 or AMX it trains 1.7x the steps per hour; elsewhere it is emulated and slower.
     precision: str = "fp32"
+    # Fine-tuning: keep the vision tower's weights as they are (fewer parameters to move on a small data set).
+    freeze_vision: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -150,6 +153,9 @@ class TrainingHistory:
     lookahead_loss: list[tuple[int, float]] = field(default_factory=list)  # (step, mean lookahead mse)
     colour_patch_loss: list[tuple[int, float]] = field(default_factory=list)  # (step, mean colour-label loss)
     named_colour_loss: list[tuple[int, float]] = field(default_factory=list)  # (step, mean named-colour loss)
+    # Data-parallel runs: processes, and the largest difference of any weight between them at the end.
+    replicas: int = 1
+    replica_weight_spread: float = 0.0
 
 
 def new_policy_parts(
@@ -206,6 +212,24 @@ class Batch:
             for name in ("target_bias", "lookahead", "named_colours")
         }
         return Batch(*(getattr(self, f).to(device) for f in tensors), next_token=self.next_token, **optional)
+
+    def rows(self, rows: slice) -> Batch:
+        """The batch of these rows only (a data-parallel replica's share); padding stays as collated."""
+        cameras = self.pixel_values.shape[0] // self.input_ids.shape[0]
+        optional = {
+            name: None if getattr(self, name) is None else getattr(self, name)[rows]
+            for name in ("lookahead", "named_colours")
+        }
+        return Batch(
+            self.input_ids[rows],
+            self.token_type_ids[rows],
+            self.attention_mask[rows],
+            self.labels[rows],
+            self.pixel_values[rows.start * cameras : rows.stop * cameras],
+            next_token=self.next_token,
+            target_bias=self.target_bias,
+            **optional,
+        )
 
     def targets(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(positions whose hidden state is scored [B, L'] as a mask, their target ids)``."""
@@ -486,6 +510,8 @@ def _restore(out_dir: Path, optimizer: torch.optim.Optimizer, heads: torch.nn.Mo
             [tuple(x) for x in history.get(name, [])]
             for name in ("train_loss", "validation_loss", "lookahead_loss", "colour_patch_loss", "named_colour_loss")
         ),
+        history.get("replicas", 1),
+        history.get("replica_weight_spread", 0.0),
     )
 
 
@@ -505,15 +531,18 @@ def train(
     """Train until ``config.steps``, resuming from ``out_dir`` when it holds a training checkpoint.
 
     ``parts`` (from ``new_policy_parts``) is required for a fresh start and ignored on resume: the
-    checkpoint's model, tokenizer and statistics must stay together with its optimizer state.
+    checkpoint's model, tokenizer and statistics must stay together with its optimizer state. Started by
+    ``accelerate launch`` with several processes, each trains on its share of every batch
+    (``data_parallel``); the main process writes the checkpoints.
     """
+    replicas = Replicas(torch.device(device))
+    device, progress = replicas.device, progress and replicas.is_main
     out_dir = Path(out_dir)
     resuming = has_training_state(out_dir)
     if resuming:
         parts = load_checkpoint(out_dir)
     elif parts is None:
         raise ValueError(f"{out_dir} holds no training checkpoint to resume; pass new policy parts to start")
-    device = torch.device(device)
     model = parts.model.to(device=device, dtype=torch.float32).train()
     inference_attention = model.config._attn_implementation
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
@@ -521,6 +550,7 @@ def train(
         # PyTorch's CPU flash-attention backward is 2.7x slower in bf16 than in fp32 and ate the matmuls'
         # gain; plain matmul attention is as fast as it in fp32 and gains with the rest in bf16.
         model.set_attn_implementation("eager")
+    model.model.vision_tower.requires_grad_(not config.freeze_vision)
     heads = training_heads(config, model.config.text_config.hidden_size, parts.action_space.action_dim)
     heads = heads.to(device).train()
     weights = {
@@ -547,21 +577,27 @@ def train(
         while history.step < config.steps:
             for group in optimizer.param_groups:
                 group["lr"] = config.learning_rate_at(history.step)
+            batch = next(batches)
+            if replicas.count > 1:
+                batch = batch.rows(replicas.local_rows(config.batch_size))
             with autocast:
-                losses = training_losses(model, heads, next(batches).to(device))
-            total = sum(weights[name] * loss for name, loss in losses.items())
+                losses = training_losses(model, heads, batch.to(device))
+            scale = replicas.token_scale(int(batch.targets()[1].numel()))
+            total = sum(weights[name] * loss * (scale if name == "tokens" else 1.0) for name, loss in losses.items())
             optimizer.zero_grad(set_to_none=True)
             total.backward()
+            replicas.average_gradients(parameters)
             torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip)
             optimizer.step()
             history.step += 1
-            for name, loss in losses.items():
-                running[name] += loss.detach().item()
+            for name, loss in losses.items():  # the tokens' share of the mean over all replicas' tokens
+                running[name] += loss.detach().item() * (scale if name == "tokens" else 1.0)
             running_steps += 1
             bar.update(1)
             bar.set_postfix(loss=f"{losses['tokens'].detach().item():.3f}")
             at_end = history.step == config.steps
             if history.step % config.validate_every == 0 or at_end:
+                running = dict(zip(running, replicas.mean(list(running.values())), strict=True))
                 history.train_loss.append((history.step, running["tokens"] / running_steps))
                 message = f"step {history.step}: train loss {history.train_loss[-1][1]:.4f}"
                 for name in heads:
@@ -570,13 +606,19 @@ def train(
                     message += f", {label} {running[name] / running_steps:.4f}"
                 running = dict.fromkeys(running, 0.0)
                 running_steps = 0
-                if validation_data is not None:
+                if validation_data is not None and replicas.is_main:
                     validation = validation_loss(parts, validation_data, config.batch_size, config.validation_batches)
                     history.validation_loss.append((history.step, validation))
                     message += f", validation loss {validation:.4f}"
-                bar.write(message)
+                if replicas.is_main:
+                    bar.write(message)
+            if at_end and replicas.count > 1:
+                history.replicas, history.replica_weight_spread = replicas.count, replicas.weight_spread(parameters)
             if history.step % config.checkpoint_every == 0 or at_end:
-                _save(parts, out_dir, optimizer, history, config, heads)
+                if replicas.is_main:
+                    _save(parts, out_dir, optimizer, history, config, heads)
+                replicas.wait()
     model.set_attn_implementation(inference_attention)
+    model.requires_grad_(True)
     model.eval()
     return parts, history

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas
 import pyarrow.parquet as pq
 import pytest
 
@@ -72,11 +73,17 @@ def test_layout_is_lerobot_v3(written):
     assert info["codebase_version"] == "v3.0" and info["total_episodes"] == 2 and info["total_tasks"] == 2
     assert info["features"]["observation.images.wrist"]["dtype"] == "image"
     assert info["features"]["action"]["names"] == list(JOINTS)
-    table = pq.read_table(root / "data/chunk-000/file-000.parquet")
-    assert table.column("index").to_pylist() == list(range(12))
-    assert pq.ParquetFile(root / "data/chunk-000/file-000.parquet").num_row_groups == 2
-    tasks = pq.read_table(root / layout.TASKS_PATH).to_pylist()
-    assert {t["task"] for t in tasks} == {"touch the red cube", "lift the blue can"}
+    tables = [pq.read_table(root / f"data/chunk-000/file-00{i}.parquet") for i in range(2)]
+    assert [t.column("index").to_pylist() for t in tables] == [list(range(7)), list(range(7, 12))]
+    assert [t.column("episode_index").to_pylist()[0] for t in tables] == [0, 1]
+    episodes = pq.read_table(root / layout.EPISODES_PATH).to_pylist()
+    assert [(e["data/file_index"], e["dataset_from_index"], e["dataset_to_index"]) for e in episodes] == [
+        (0, 0, 7),
+        (1, 7, 12),
+    ]
+    # LeRobot reads meta/tasks.parquet with pandas, the task text as the index
+    tasks = pandas.read_parquet(root / layout.TASKS_PATH)
+    assert tasks.loc["lift the blue can", "task_index"] == 1 and tasks.loc["touch the red cube", "task_index"] == 0
     stats = json.loads((root / layout.STATS_PATH).read_text())
     assert stats["action"]["count"] == [12] and len(stats["action"]["mean"]) == 3
 

@@ -144,6 +144,17 @@ def test_policy_node_publishes_chunks_and_survives_bad_inputs(harness, spawn_pyt
     assert int(diagnostics["input_errors.instruction"]) >= 2 and int(diagnostics["input_errors.joint_states"]) >= 2
     assert diagnostics["worker_alive"] == "True" and int(diagnostics.get("input_errors.internal", 0)) == 0
 
+    # A word the policy never saw is reported, in ~/status and the diagnostics, while it keeps acting.
+    inputs.instruction_pub.publish(String(data="poke the red cube"))
+    harness.spin_until(
+        lambda: statuses[-1].state == PolicyStatus.STATE_RUNNING and "unknown words: poke" in statuses[-1].message,
+        what="a running status naming the unknown word",
+    )
+    harness.spin_until(
+        lambda: harness.diagnostics.get("policy_node", [{}])[-1].get("unknown_words") == "poke",
+        what="diagnostics naming the unknown word",
+    )
+
     # User text reaches the log with its control characters escaped: no forged lines, no terminal escapes.
     inputs.instruction_pub.publish(String(data="\x1b[31mtouch the red cube\r\n[ERROR] forged line"))
     harness.spin_until(lambda: "forged" in statuses[-1].instruction, what="the new instruction")

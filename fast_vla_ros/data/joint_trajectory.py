@@ -1,10 +1,11 @@
-"""What a ros2_control JointTrajectoryController does with a received trajectory, for the simulator.
+"""What a ros2_control JointTrajectoryController does with a received trajectory.
 
 The simulated arm accepts the same ``/<controller>/joint_trajectory`` messages as a real one, so the
-executor's ``joint_trajectory`` output mode can be exercised without hardware. Between points the
-target is interpolated with cubic Hermite splines when velocities are given (as the real controller
-does), linearly otherwise; before the first point it blends from where the arm was; after the last
-point it holds. An empty trajectory means "stop and hold here", as in ros2_controllers.
+executor's ``joint_trajectory`` output mode can be exercised without hardware; the recorder and the
+bag import replay recorded commands through it to know the position commanded at each recorded row.
+Between points the target is interpolated with cubic Hermite splines when velocities are given (as the
+real controller does), linearly otherwise; before the first point it blends from where the arm was;
+after the last point it holds. An empty trajectory means "stop and hold here", as in ros2_controllers.
 """
 
 from __future__ import annotations

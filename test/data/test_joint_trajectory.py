@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fast_vla_ros.sim.trajectory_follower import JointTrajectoryFollower
+from fast_vla_ros.data.joint_trajectory import JointTrajectoryFollower
 
 JOINTS = ("a", "b", "c")
 
