@@ -26,6 +26,7 @@ from collections import deque
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
@@ -47,6 +48,7 @@ from fast_vla_ros.nodes.parameters import config_sections, declare_joint_limits,
 OUTPUT_MODES = ("forward_position", "joint_trajectory", "follow_joint_trajectory")
 # Controllers subscribe with the system default QoS (reliable, volatile): match it exactly.
 COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+STOP_DELIVERY_TIMEOUT_S = 0.5  # at shutdown, how long the controller may take to acknowledge the stop
 
 
 def seconds_to_duration_fields(seconds: float) -> tuple[int, int]:
@@ -286,6 +288,16 @@ class ChunkExecutorNode(Node):
         recent_problem = now - self._last_problem_time < 5.0
         level = "error" if self._scheduler.estopped else "warn" if hold or recent_problem else "ok"
         self._diagnostics.publish(diagnostic_array(self, level, f"{state} {hold}".strip(), values))
+
+    def destroy_node(self) -> None:
+        """A JointTrajectoryController would play out the rest of the previewed trajectory (up to
+        trajectory.max_duration) after the executor is gone: an armed executor makes it hold first."""
+        scheduler = getattr(self, "_scheduler", None)  # absent when a bad parameter ended the start
+        if scheduler is not None and scheduler.armed:
+            self._stop_controller()
+            if self._trajectory is not None:
+                self._trajectory.wait_for_all_acked(Duration(seconds=STOP_DELIVERY_TIMEOUT_S))
+        super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:

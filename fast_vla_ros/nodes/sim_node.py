@@ -40,15 +40,21 @@ MAX_CATCH_UP_S = 0.1  # after a stall (debugger, overloaded machine) simulate at
 class SimNode(Node):
     def __init__(self) -> None:
         super().__init__("sim_node")
+        self._sim: ArmSimulator | None = None  # destroy_node must work on a node whose start failed
         self._task = self.declare_parameter("task", "touch").value
         self._seed = self.declare_parameter("seed", 0).value
         step_rate = self.declare_parameter("step_rate", 100.0).value
         camera_rate = self.declare_parameter("camera_rate", 10.0).value
-        image_size = self.declare_parameter("image_size", [224, 224]).value
+        image_size = list(self.declare_parameter("image_size", [224, 224]).value)
         forward = self.declare_parameter("forward_controller", "forward_position_controller").value
         trajectory = self.declare_parameter("trajectory_controller", "joint_trajectory_controller").value
         if self._task not in TASK_FAMILIES:
             raise ValueError(f"unknown task '{self._task}'; known tasks are {sorted(TASK_FAMILIES)}")
+        for name, rate in (("step_rate", step_rate), ("camera_rate", camera_rate)):
+            if not rate > 0:
+                raise ValueError(f"parameter {name} must be positive (Hz), got {rate}")
+        if len(image_size) != 2 or min(image_size) <= 0:
+            raise ValueError(f"parameter image_size must be [height, width], both positive, got {image_size}")
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self._sim = ArmSimulator(image_size=(int(image_size[0]), int(image_size[1])))
@@ -146,7 +152,10 @@ class SimNode(Node):
         self._success.publish(Bool(data=bool(self._sim.success())))
 
     def destroy_node(self) -> None:
-        self._sim.close()
+        for timer in list(self.timers):  # no step or camera tick may touch the simulator once it is closed
+            self.destroy_timer(timer)
+        if self._sim is not None:
+            self._sim.close()
         super().destroy_node()
 
 

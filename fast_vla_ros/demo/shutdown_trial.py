@@ -1,0 +1,158 @@
+"""One node started as its own process group, signalled the ways a user stops it, and judged on how it
+ended: exit code 0 and no traceback is a clean shutdown.
+
+A terminal's Ctrl-C signals the whole foreground process group, so a node under ``ros2 launch`` gets
+the terminal's SIGINT and the one launch forwards: "sigint_twice". Launch escalates to SIGTERM when a
+node takes too long, and service managers stop with SIGTERM. Shared by test/ros/test_shutdown.py and
+benchmarks/shutdown.py.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+SIGNAL_PATTERNS: dict[str, tuple[signal.Signals, ...]] = {
+    "sigint": (signal.SIGINT,),
+    "sigint_twice": (signal.SIGINT, signal.SIGINT),
+    "sigterm": (signal.SIGTERM,),
+}
+EXIT_TIMEOUT_S = 20.0  # launch's own sigterm_timeout is 5 s: a clean exit is far quicker than this
+
+
+@dataclass
+class ShutdownOutcome:
+    node: str
+    pattern: str
+    exit_code: int | None  # None: still running EXIT_TIMEOUT_S after the signals (then killed)
+    seconds_to_exit: float
+    output: str
+
+    @property
+    def traceback(self) -> bool:
+        return "Traceback" in self.output
+
+    @property
+    def clean(self) -> bool:
+        return self.exit_code == 0 and not self.traceback
+
+
+class NodeProcess:
+    """``python -m fast_vla_ros.nodes.<node> --ros-args ...`` in a session of its own, its output collected."""
+
+    def __init__(self, node: str, ros_args: list[str], env: dict[str, str], cwd: Path) -> None:
+        self.node = node
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", f"fast_vla_ros.nodes.{node}", "--ros-args", *ros_args],
+            env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )
+        self._lines: list[str] = []
+        self._new_line = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self._process.stdout:
+            with self._new_line:
+                self._lines.append(line)
+                self._new_line.notify_all()
+        with self._new_line:
+            self._new_line.notify_all()
+
+    @property
+    def output(self) -> str:
+        with self._new_line:
+            return "".join(self._lines)
+
+    def wait_for_output(self, text: str, timeout_s: float) -> bool:
+        """True once a line containing ``text`` was printed; False at the deadline or when it exited."""
+        deadline = time.monotonic() + timeout_s
+        with self._new_line:
+            while not any(text in line for line in self._lines):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._reader.is_alive():
+                    return False
+                self._new_line.wait(remaining)
+            return True
+
+    def running(self) -> bool:
+        return self._process.poll() is None
+
+    def signal_group(self, pattern: str) -> None:
+        for signum in SIGNAL_PATTERNS[pattern]:
+            os.killpg(self._process.pid, signum)
+
+    def wait_for_exit(self, pattern: str, timeout_s: float = EXIT_TIMEOUT_S) -> ShutdownOutcome:
+        start = time.monotonic()
+        try:
+            exit_code: int | None = self._process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            exit_code = None
+            self.kill()
+        seconds = time.monotonic() - start
+        self._reader.join(timeout=5.0)
+        return ShutdownOutcome(self.node, pattern, exit_code, seconds, self.output)
+
+    def kill(self) -> None:
+        if self.running():
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait()
+
+
+class SpinningWitness:
+    """Sees the messages only a spinning node sends, from its timers: sim_node's joint states, the other
+    nodes' diagnostics. A node signalled after one of them is in its spin loop, not still starting."""
+
+    def __init__(self, context: object) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.node import Node
+        from rclpy.qos import qos_profile_sensor_data
+        from sensor_msgs.msg import JointState
+
+        self._node = Node("shutdown_trial_witness", context=context)
+        self._executor = SingleThreadedExecutor(context=context)
+        self._executor.add_node(self._node)
+        self._seen: set[str] = set()
+        self._node.create_subscription(
+            JointState, "/joint_states", lambda _: self._seen.add("sim_node"), qos_profile_sensor_data
+        )
+        self._node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+
+    def _on_diagnostics(self, msg: object) -> None:
+        self._seen.update(status.name.removeprefix("fast_vla_ros: ") for status in msg.status)
+
+    def until_spinning(self, process: NodeProcess, timeout_s: float = 180.0) -> bool:
+        self._seen.discard(process.node)
+        deadline = time.monotonic() + timeout_s
+        while process.node not in self._seen:
+            if time.monotonic() > deadline or not process.running():
+                return False
+            self._executor.spin_once(timeout_sec=0.05)
+        return True
+
+    def close(self) -> None:
+        self._executor.shutdown()
+        self._node.destroy_node()
+
+
+def shutdown_trial(
+    node: str, pattern: str, ros_args: list[str], env: dict[str, str], cwd: Path,
+    until_spinning: Callable[[NodeProcess], bool],
+) -> ShutdownOutcome:
+    """Start ``node``, wait until ``until_spinning`` says it serves callbacks, signal its group, judge."""
+    process = NodeProcess(node, ros_args, env, cwd)
+    try:
+        if not until_spinning(process):
+            raise RuntimeError(f"{node} did not start:\n{process.output[-3000:]}")
+        process.signal_group(pattern)
+        return process.wait_for_exit(pattern)
+    finally:
+        process.kill()
