@@ -44,14 +44,13 @@ class ShutdownOutcome:
         return self.exit_code == 0 and not self.traceback
 
 
-class NodeProcess:
-    """``python -m fast_vla_ros.nodes.<node> --ros-args ...`` in a session of its own, its output collected."""
+class ProcessGroup:
+    """A command in a session (process group) of its own, as a terminal runs it; its output collected."""
 
-    def __init__(self, node: str, ros_args: list[str], env: dict[str, str], cwd: Path) -> None:
-        self.node = node
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path) -> None:
+        self.name = name
         self._process = subprocess.Popen(
-            [sys.executable, "-m", f"fast_vla_ros.nodes.{node}", "--ros-args", *ros_args],
-            env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )
         self._lines: list[str] = []
         self._new_line = threading.Condition()
@@ -98,12 +97,17 @@ class NodeProcess:
             self.kill()
         seconds = time.monotonic() - start
         self._reader.join(timeout=5.0)
-        return ShutdownOutcome(self.node, pattern, exit_code, seconds, self.output)
+        return ShutdownOutcome(self.name, pattern, exit_code, seconds, self.output)
 
     def kill(self) -> None:
         if self.running():
             os.killpg(self._process.pid, signal.SIGKILL)
             self._process.wait()
+
+
+def node_process(node: str, ros_args: list[str], env: dict[str, str], cwd: Path) -> ProcessGroup:
+    """``python -m fast_vla_ros.nodes.<node> --ros-args ...``, as ``ros2 run`` would start it."""
+    return ProcessGroup(node, [sys.executable, "-m", f"fast_vla_ros.nodes.{node}", "--ros-args", *ros_args], env, cwd)
 
 
 class SpinningWitness:
@@ -129,10 +133,10 @@ class SpinningWitness:
     def _on_diagnostics(self, msg: object) -> None:
         self._seen.update(status.name.removeprefix("fast_vla_ros: ") for status in msg.status)
 
-    def until_spinning(self, process: NodeProcess, timeout_s: float = 180.0) -> bool:
-        self._seen.discard(process.node)
+    def until_spinning(self, process: ProcessGroup, timeout_s: float = 180.0) -> bool:
+        self._seen.discard(process.name)
         deadline = time.monotonic() + timeout_s
-        while process.node not in self._seen:
+        while process.name not in self._seen:
             if time.monotonic() > deadline or not process.running():
                 return False
             self._executor.spin_once(timeout_sec=0.05)
@@ -145,10 +149,10 @@ class SpinningWitness:
 
 def shutdown_trial(
     node: str, pattern: str, ros_args: list[str], env: dict[str, str], cwd: Path,
-    until_spinning: Callable[[NodeProcess], bool],
+    until_spinning: Callable[[ProcessGroup], bool],
 ) -> ShutdownOutcome:
     """Start ``node``, wait until ``until_spinning`` says it serves callbacks, signal its group, judge."""
-    process = NodeProcess(node, ros_args, env, cwd)
+    process = node_process(node, ros_args, env, cwd)
     try:
         if not until_spinning(process):
             raise RuntimeError(f"{node} did not start:\n{process.output[-3000:]}")

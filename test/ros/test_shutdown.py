@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fast_vla_ros.demo.shutdown_trial import SIGNAL_PATTERNS, NodeProcess, SpinningWitness, shutdown_trial
+from fast_vla_ros.demo.shutdown_trial import SIGNAL_PATTERNS, SpinningWitness, node_process, shutdown_trial
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -41,7 +41,7 @@ def test_signals_end_a_spinning_node_with_exit_0_and_no_traceback(node, pattern,
 def test_a_signal_while_the_policy_loads_ends_it_cleanly(ros_env):
     """Loading and warming up the policy takes a while; a Ctrl-C then must not wait for it or print a
     traceback. (On a fast machine the signal may land just after loading: the outcome must be the same.)"""
-    process = NodeProcess("policy_node", ["--params-file", PARAMS_FILE], ros_env, REPO_ROOT)
+    process = node_process("policy_node", ["--params-file", PARAMS_FILE], ros_env, REPO_ROOT)
     try:
         assert process.wait_for_output("loading policy", timeout_s=120.0), process.output
         process.signal_group("sigint")
