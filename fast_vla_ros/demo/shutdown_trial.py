@@ -9,6 +9,7 @@ benchmarks/shutdown.py.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -25,6 +26,7 @@ SIGNAL_PATTERNS: dict[str, tuple[signal.Signals, ...]] = {
     "sigterm": (signal.SIGTERM,),
 }
 EXIT_TIMEOUT_S = 20.0  # launch's own sigterm_timeout is 5 s: a clean exit is far quicker than this
+_TRIAL_NUMBERS = itertools.count()
 
 
 @dataclass
@@ -112,35 +114,39 @@ def node_process(node: str, ros_args: list[str], env: dict[str, str], cwd: Path)
 
 class SpinningWitness:
     """Sees the messages only a spinning node sends, from its timers: sim_node's joint states, the other
-    nodes' diagnostics. A node signalled after one of them is in its spin loop, not still starting."""
+    nodes' diagnostics. A node signalled after one of them is in its spin loop, not still starting.
+    Each trial's node publishes them under a prefix of its own (topic remaps, which leave the parameters
+    file's node names alone), so neither a message of an earlier trial still queued here nor one from
+    another run on the same DDS domain is taken for it."""
 
     def __init__(self, context: object) -> None:
-        from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.node import Node
-        from rclpy.qos import qos_profile_sensor_data
-        from sensor_msgs.msg import JointState
 
         self._node = Node("shutdown_trial_witness", context=context)
         self._executor = SingleThreadedExecutor(context=context)
         self._executor.add_node(self._node)
-        self._seen: set[str] = set()
-        self._node.create_subscription(
-            JointState, "/joint_states", lambda _: self._seen.add("sim_node"), qos_profile_sensor_data
-        )
-        self._node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
 
-    def _on_diagnostics(self, msg: object) -> None:
-        self._seen.update(status.name.removeprefix("fast_vla_ros: ") for status in msg.status)
+    def until_spinning(self, process: ProcessGroup, prefix: str, timeout_s: float = 180.0) -> bool:
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.qos import qos_profile_sensor_data
+        from sensor_msgs.msg import JointState
 
-    def until_spinning(self, process: ProcessGroup, timeout_s: float = 180.0) -> bool:
-        self._seen.discard(process.name)
+        heard: list[object] = []
+        subscriptions = [
+            self._node.create_subscription(DiagnosticArray, f"{prefix}/diagnostics", heard.append, 10),
+            self._node.create_subscription(JointState, f"{prefix}/joint_states", heard.append, qos_profile_sensor_data),
+        ]
         deadline = time.monotonic() + timeout_s
-        while process.name not in self._seen:
-            if time.monotonic() > deadline or not process.running():
-                return False
-            self._executor.spin_once(timeout_sec=0.05)
-        return True
+        try:
+            while not heard:
+                if time.monotonic() > deadline or not process.running():
+                    return False
+                self._executor.spin_once(timeout_sec=0.05)
+            return True
+        finally:
+            for subscription in subscriptions:
+                self._node.destroy_subscription(subscription)
 
     def close(self) -> None:
         self._executor.shutdown()
@@ -149,12 +155,14 @@ class SpinningWitness:
 
 def shutdown_trial(
     node: str, pattern: str, ros_args: list[str], env: dict[str, str], cwd: Path,
-    until_spinning: Callable[[ProcessGroup], bool],
+    until_spinning: Callable[[ProcessGroup, str], bool],
 ) -> ShutdownOutcome:
     """Start ``node``, wait until ``until_spinning`` says it serves callbacks, signal its group, judge."""
-    process = node_process(node, ros_args, env, cwd)
+    prefix = f"/shutdown_trial_{os.getpid()}_{next(_TRIAL_NUMBERS)}"
+    remaps = ["-r", f"/diagnostics:={prefix}/diagnostics", "-r", f"joint_states:={prefix}/joint_states"]
+    process = node_process(node, [*ros_args, *remaps], env, cwd)
     try:
-        if not until_spinning(process):
+        if not until_spinning(process, prefix):
             raise RuntimeError(f"{node} did not start:\n{process.output[-3000:]}")
         process.signal_group(pattern)
         return process.wait_for_exit(pattern)
