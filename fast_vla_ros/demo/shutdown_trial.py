@@ -24,7 +24,12 @@ SIGNAL_PATTERNS: dict[str, tuple[signal.Signals, ...]] = {
     "sigint": (signal.SIGINT,),
     "sigint_twice": (signal.SIGINT, signal.SIGINT),
     "sigterm": (signal.SIGTERM,),
+    # Again every REPEAT_PERIOD_S until the process is gone, so one lands in every phase of its exit,
+    # interpreter finalization included: as ros2 launch's SIGINT when another required node has exited.
+    "sigint_until_exit": (signal.SIGINT,),
 }
+REPEATED = {"sigint_until_exit"}
+REPEAT_PERIOD_S = 0.05
 EXIT_TIMEOUT_S = 20.0  # launch's own sigterm_timeout is 5 s: a clean exit is far quicker than this
 _TRIAL_NUMBERS = itertools.count()
 
@@ -90,12 +95,22 @@ class ProcessGroup:
         for signum in SIGNAL_PATTERNS[pattern]:
             os.killpg(self._process.pid, signum)
 
+    def _signal_if_running(self, pattern: str) -> None:
+        try:
+            self.signal_group(pattern)
+        except ProcessLookupError:
+            pass  # the group ended between the wait and the signal
+
     def wait_for_exit(self, pattern: str, timeout_s: float = EXIT_TIMEOUT_S) -> ShutdownOutcome:
         start = time.monotonic()
-        try:
-            exit_code: int | None = self._process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            exit_code = None
+        exit_code: int | None = None
+        while exit_code is None and time.monotonic() - start < timeout_s:
+            try:
+                exit_code = self._process.wait(timeout=REPEAT_PERIOD_S if pattern in REPEATED else timeout_s)
+            except subprocess.TimeoutExpired:
+                if pattern in REPEATED:
+                    self._signal_if_running(pattern)
+        if exit_code is None:
             self.kill()
         seconds = time.monotonic() - start
         self._reader.join(timeout=5.0)

@@ -31,8 +31,7 @@ class _Phase(Enum):
 
 
 class ShutdownSignals:
-    """Install once per process, before ``rclpy.init``; the handlers stay for the life of the process,
-    so a late second signal during interpreter exit is ignored too."""
+    """Install once per process, before ``rclpy.init``."""
 
     def __init__(self) -> None:
         self._requested = threading.Event()
@@ -60,15 +59,20 @@ class ShutdownSignals:
             self._phase = _Phase.SPINNING
 
     def ignore(self) -> None:
-        """Shutdown has begun: signals from now on change nothing."""
+        """Shutdown has begun: signals from now on change nothing. SIG_IGN, not a handler that does
+        nothing: Python's finalization puts SIG_DFL back in place of every handler it installed (but
+        leaves SIG_IGN), and a node that unloads torch spends seconds there, long enough for the SIGINT
+        ``ros2 launch`` sends when another required node has exited to kill it with exit code -2."""
         with self._phase_lock:
             self._phase = _Phase.STOPPING
+        for signum in SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self._requested.set()
         if self._phase is _Phase.STARTING:
             # Loading a policy takes seconds; a user who gives up on it must not wait for the end.
-            self._phase = _Phase.STOPPING
+            self.ignore()
             raise KeyboardInterrupt
 
     def _wake_executor_on_signal(self, read_fd: int) -> None:
