@@ -37,7 +37,8 @@ class ShutdownSignals:
         self._requested = threading.Event()
         self._phase = _Phase.STARTING
         self._executor: Executor | None = None
-        self._phase_lock = threading.Lock()  # no wake() on an executor that is being shut down
+        # No wake() on an executor being shut down. Reentrant: the handler may run while main holds it.
+        self._phase_lock = threading.RLock()
 
     def install(self) -> None:
         read_fd, write_fd = os.pipe()

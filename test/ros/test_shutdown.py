@@ -3,21 +3,30 @@
 Stopping: SIGINT to its process group (a terminal's Ctrl-C), SIGINT twice at once (the terminal's and
 the one ``ros2 launch`` forwards), SIGTERM; each after the node is spinning, a few times each. Every one
 must end with exit code 0 and no traceback. benchmarks/shutdown.py repeats this 20+ times per case.
-A bad parameter must end the start with exit code 2 and one line naming it."""
+A bad parameter must end the start with exit code 2 and one line naming it. An armed executor stopping
+makes a trajectory controller hold."""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
+from sensor_msgs.msg import JointState
+from std_srvs.srv import SetBool
+from trajectory_msgs.msg import JointTrajectory
 
 from fast_vla_ros.demo.shutdown_trial import SIGNAL_PATTERNS, SpinningWitness, node_process, shutdown_trial
+from fast_vla_ros.msg import ActionChunk as ActionChunkMsg
+from fast_vla_ros.nodes.conversions import action_chunk_to_msg
+from fast_vla_ros.types import ActionChunk, JointLimits
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PARAMS_FILE = "config/sim.yaml"
+LIMITS_FILE = "config/sim_arm_limits.yaml"
 NODES = ("sim_node", "chunk_executor_node", "policy_node")
 REPETITIONS = 2
 
@@ -74,3 +83,40 @@ def test_a_bad_parameter_gives_one_line_and_exit_2(node, parameter, named, spawn
     problems = [line for line in lines if not line.startswith("[INFO]")]  # log lines before the failure
     assert len(problems) == 1 and problems[0].startswith(f"{node}: configuration error: "), output
     assert named in problems[0]
+
+
+def test_an_armed_executor_makes_a_trajectory_controller_hold_when_it_stops(harness, ros_env):
+    """A JointTrajectoryController would otherwise play out the previewed trajectory (up to
+    trajectory.max_duration) after the executor is gone."""
+    limits = JointLimits.from_yaml(LIMITS_FILE)
+    home = np.zeros(len(limits.joint_names))
+    node = harness.node
+    controller = "joint_trajectory_controller"
+    trajectories: list[JointTrajectory] = harness.record(JointTrajectory, f"/{controller}/joint_trajectory")
+    joint_states = node.create_publisher(JointState, "/joint_states", 10)
+    chunks = node.create_publisher(ActionChunkMsg, "/action_chunk", 10)
+
+    def publish_joint_state() -> None:
+        msg = JointState(name=list(limits.joint_names), position=home.tolist())
+        msg.header.stamp = node.get_clock().now().to_msg()
+        joint_states.publish(msg)
+
+    node.create_timer(0.02, publish_joint_state)
+    ros_args = ["--params-file", PARAMS_FILE, "-p", "output_mode:=joint_trajectory",
+                "-p", f"controller_name:={controller}"]
+    process = node_process("chunk_executor_node", ros_args, ros_env, REPO_ROOT)
+    try:
+        arm = SetBool.Request(data=True)
+        harness.spin_until(lambda: harness.call(SetBool, "/chunk_executor_node/arm", arm).success, what="arming")
+        targets = np.tile(home, (50, 1))
+        targets[:, 0] = np.linspace(0.0, 0.4, 50)
+        now = node.get_clock().now().nanoseconds * 1e-9
+        chunks.publish(action_chunk_to_msg(ActionChunk(targets, now, 0.02, limits.joint_names), [], "fast", 0.01))
+        harness.spin_until(lambda: any(len(t.points) > 1 for t in trajectories), what="a previewed trajectory")
+        before = len(trajectories)
+        process.signal_group("sigint")
+        outcome = process.wait_for_exit("sigint")
+    finally:
+        process.kill()
+    assert outcome.clean, outcome.output[-3000:]
+    harness.spin_until(lambda: any(not t.points for t in trajectories[before:]), what="the stop trajectory")
