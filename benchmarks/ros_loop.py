@@ -44,7 +44,7 @@ def measure(seconds: float, task: str, seed: int, out: Path) -> dict[str, float]
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image, JointState
 
-    from fast_vla_ros.demo.episode_runner import EpisodeRunner
+    from fast_vla_ros.demo.episode_runner import NODE_OVERRIDES, EpisodeRunner
     from fast_vla_ros.demo.processes import NodeProcesses
     from fast_vla_ros.msg import ActionChunk
 
@@ -53,7 +53,7 @@ def measure(seconds: float, task: str, seed: int, out: Path) -> dict[str, float]
     os.environ.update(env)
     processes = NodeProcesses(env, out / "logs", REPO_ROOT)
     for node in ("sim_node", "chunk_executor_node", "policy_node"):
-        processes.start(node, REPO_ROOT / "config" / "sim.yaml")
+        processes.start(node, REPO_ROOT / "config" / "sim.yaml", NODE_OVERRIDES.get(node))
     context = Context()
     rclpy.init(context=context)
     runner = EpisodeRunner(context, processes.check_alive)

@@ -2,46 +2,70 @@
 
     ros2 launch fast_vla_ros sim.launch.py task:=push
     ros2 service call /chunk_executor_node/arm std_srvs/srv/SetBool "{data: true}"
-    ros2 topic pub --once /instruction std_msgs/msg/String "{data: 'push the red cube to the left'}"
+    ros2 service call /sim_node/reset std_srvs/srv/Trigger
+
+sim_node forwards each episode's instruction to /instruction (forward_instruction, on in
+config/sim.yaml), so the policy plans for it as soon as the episode starts, and arming lets it act.
+A reset lays out the next seeded episode and holds the arm until the policy has planned for the new
+instruction (hold_arm_on_reset). The launch arguments other than params_file are empty by default,
+and empty means "as the parameters file says". If any node exits, the launch shuts the others down.
 """
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction, Shutdown
 from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch.substitutions import LaunchConfiguration, PythonExpression
+from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+
+from fast_vla_ros.launch_parameters import FROM_PARAMS_FILE, SIM_CONTROLLERS, node_parameters, sim_executor_arguments
+
+
+def _nodes(context) -> list:
+    def argument(name: str) -> str:
+        return LaunchConfiguration(name).perform(context)
+
+    params_file = argument("params_file")
+    sim_arguments = {"task": argument("task"), "forward_instruction": argument("forward_instruction")}
+    executor_arguments = sim_executor_arguments(argument("output_mode"))
+    return [
+        Node(
+            package="fast_vla_ros", executable="sim_node", name="sim_node", output="screen",
+            parameters=node_parameters(params_file, sim_arguments, booleans=("forward_instruction",)),
+            on_exit=Shutdown(reason="sim_node exited"),
+        ),
+        IncludeLaunchDescription(
+            # Beside this file, wherever that is: the installed share/ or a source checkout.
+            PythonLaunchDescriptionSource(os.path.join(os.path.dirname(__file__), "fast_vla.launch.py")),
+            launch_arguments={
+                "params_file": params_file, "policy_dir": argument("policy_dir"), **executor_arguments
+            }.items(),
+        ),
+    ]
 
 
 def generate_launch_description() -> LaunchDescription:
-    share = get_package_share_directory("fast_vla_ros")
-    params_file = LaunchConfiguration("params_file")
+    config = os.path.join(get_package_share_directory("fast_vla_ros"), "config")
     return LaunchDescription([
         DeclareLaunchArgument(
-            "params_file", default_value=os.path.join(share, "config", "sim.yaml"),
+            "params_file", default_value=os.path.join(config, "sim.yaml"),
             description="parameters of sim_node, policy_node and chunk_executor_node",
         ),
-        DeclareLaunchArgument("task", default_value="touch", description="touch | push | pick"),
-        DeclareLaunchArgument("policy_dir", default_value="", description="empty: the shipped default policy"),
-        DeclareLaunchArgument("output_mode", default_value="forward_position",
-                              description="forward_position | joint_trajectory"),
-        Node(
-            package="fast_vla_ros", executable="sim_node", name="sim_node", output="screen",
-            parameters=[params_file, {"task": LaunchConfiguration("task")}],
+        DeclareLaunchArgument("task", default_value=FROM_PARAMS_FILE,
+                              description="touch | push | pick (empty: as params_file says)"),
+        DeclareLaunchArgument("policy_dir", default_value=FROM_PARAMS_FILE,
+                              description="policy checkpoint directory (empty: as params_file says)"),
+        DeclareLaunchArgument(
+            "output_mode", default_value=FROM_PARAMS_FILE, choices=[FROM_PARAMS_FILE, *SIM_CONTROLLERS],
+            description="how the executor commands sim_node (empty: as params_file says); "
+                        "the controller follows it",
         ),
-        IncludeLaunchDescription(
-            PythonLaunchDescriptionSource(os.path.join(share, "launch", "fast_vla.launch.py")),
-            launch_arguments={
-                "params_file": params_file,
-                "policy_dir": LaunchConfiguration("policy_dir"),
-                "output_mode": LaunchConfiguration("output_mode"),
-                # sim_node listens to both controller topics; pick the one output_mode publishes on.
-                "controller_name": PythonExpression([
-                    "'joint_trajectory_controller' if '", LaunchConfiguration("output_mode"),
-                    "' == 'joint_trajectory' else 'forward_position_controller'",
-                ]),
-            }.items(),
+        DeclareLaunchArgument(
+            "forward_instruction", default_value=FROM_PARAMS_FILE, choices=[FROM_PARAMS_FILE, "true", "false"],
+            description="sim_node publishes each episode's instruction on /instruction too "
+                        "(empty: as params_file says; config/sim.yaml: true)",
         ),
+        OpaqueFunction(function=_nodes),
     ])

@@ -48,13 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     from rclpy.context import Context
 
     from fast_vla_ros.demo import report
-    from fast_vla_ros.demo.episode_runner import EpisodeRunner
+    from fast_vla_ros.demo.episode_runner import NODE_OVERRIDES, EpisodeRunner
     from fast_vla_ros.demo.processes import NodeProcesses
 
     processes = NodeProcesses(env, args.out / "logs", REPO_ROOT)
     policy = {"policy_dir": args.policy} if args.policy else {}
     for node, overrides in (("sim_node", {}), ("chunk_executor_node", {}), ("policy_node", policy)):
-        processes.start(node, args.params_file, overrides)
+        processes.start(node, args.params_file, {**NODE_OVERRIDES.get(node, {}), **overrides})
     context = Context()
     rclpy.init(context=context)
     runner = EpisodeRunner(context, processes.check_alive)

@@ -32,6 +32,7 @@ from collections import deque
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -58,6 +59,7 @@ OUTPUT_MODES = ("forward_position", "joint_trajectory", "follow_joint_trajectory
 COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 # Serialized bytes a chunk may take beyond its positions (header, names, tokens, tokenizer name).
 CHUNK_OVERHEAD_BYTES = 64 * 1024
+STOP_DELIVERY_TIMEOUT_S = 0.5  # at shutdown, how long the controller may take to acknowledge the stop
 
 
 def seconds_to_duration_fields(seconds: float) -> tuple[int, int]:
@@ -360,11 +362,19 @@ class ChunkExecutorNode(Node):
         self._diagnostics.publish(diagnostic_array(self, level, f"{state} {hold}".strip(), values))
 
     def destroy_node(self) -> None:
-        """The control and planner threads stop first, so no callback of theirs meets a destroyed publisher."""
+        """The control and planner threads stop first, so no callback of theirs meets a destroyed publisher.
+        Then a JointTrajectoryController would play out the rest of the previewed trajectory (up to
+        trajectory.max_duration) after the executor is gone: an armed executor makes it hold first."""
         if self._control_thread is not None:
             self._control_thread.stop()
         if self._planner is not None:
             self._planner.stop()
+        scheduler = getattr(self, "_scheduler", None)  # absent when a bad parameter ended the start
+        if scheduler is not None and scheduler.armed:
+            with self._output_lock:
+                self._stop_controller()
+            if self._trajectory is not None:
+                self._trajectory.wait_for_all_acked(Duration(seconds=STOP_DELIVERY_TIMEOUT_S))
         super().destroy_node()
 
 

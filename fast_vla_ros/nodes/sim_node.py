@@ -7,9 +7,14 @@ Interfaces:
   subscribes  /<forward_controller>/commands (std_msgs/Float64MultiArray, ordered as ``joint_names``)
               /<trajectory_controller>/joint_trajectory (trajectory_msgs/JointTrajectory)
   publishes   joint_states (sensor_msgs/JointState), camera/<name>/image_raw (sensor_msgs/Image, rgb8),
-              ~/success (std_msgs/Bool, 5 Hz), ~/instruction (std_msgs/String, transient local, on reset)
-  services    ~/reset (std_srvs/Trigger): new episode of parameter ``task`` with seed ``seed``, then
-              ``seed`` is incremented; the response message is the task's instruction
+              ~/success (std_msgs/Bool, 5 Hz), ~/instruction (std_msgs/String, transient local, each episode),
+              and the same on instruction (the policy's topic) when ``forward_instruction`` is set
+  services    ~/reset (std_srvs/Trigger): new episode of parameter ``task`` with seed ``seed``; the response
+              message is the task's instruction
+Every episode, the one at start-up included, takes the seed in parameter ``seed`` and advances it by one,
+so each ``~/reset`` lays out a new episode and setting ``seed`` picks the next one. With
+``hold_arm_on_reset`` a reset also holds the arm until the policy has planned for the new instruction
+(``ResetHold``).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from trajectory_msgs.msg import JointTrajectory
 from fast_vla_ros.data.joint_trajectory import JointTrajectoryFollower
 from fast_vla_ros.nodes.conversions import rgb_to_image, stamp_to_seconds
 from fast_vla_ros.nodes.node_main import run_node
+from fast_vla_ros.nodes.reset_hold import ResetHold
 from fast_vla_ros.sim.simulator import ArmSimulator
 from fast_vla_ros.sim.tasks import TASK_FAMILIES
 
@@ -40,15 +46,23 @@ MAX_CATCH_UP_S = 0.1  # after a stall (debugger, overloaded machine) simulate at
 class SimNode(Node):
     def __init__(self) -> None:
         super().__init__("sim_node")
+        self._sim: ArmSimulator | None = None  # destroy_node must work on a node whose start failed
         self._task = self.declare_parameter("task", "touch").value
         self._seed = self.declare_parameter("seed", 0).value
         step_rate = self.declare_parameter("step_rate", 100.0).value
         camera_rate = self.declare_parameter("camera_rate", 10.0).value
-        image_size = self.declare_parameter("image_size", [224, 224]).value
+        image_size = list(self.declare_parameter("image_size", [224, 224]).value)
         forward = self.declare_parameter("forward_controller", "forward_position_controller").value
         trajectory = self.declare_parameter("trajectory_controller", "joint_trajectory_controller").value
+        forward_instruction = self.declare_parameter("forward_instruction", False).value
+        hold_arm_on_reset = self.declare_parameter("hold_arm_on_reset", False).value
         if self._task not in TASK_FAMILIES:
             raise ValueError(f"unknown task '{self._task}'; known tasks are {sorted(TASK_FAMILIES)}")
+        for name, rate in (("step_rate", step_rate), ("camera_rate", camera_rate)):
+            if not rate > 0:
+                raise ValueError(f"parameter {name} must be positive (Hz), got {rate}")
+        if len(image_size) != 2 or min(image_size) <= 0:
+            raise ValueError(f"parameter image_size must be [height, width], both positive, got {image_size}")
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self._sim = ArmSimulator(image_size=(int(image_size[0]), int(image_size[1])))
@@ -59,7 +73,10 @@ class SimNode(Node):
             for name in self._sim.camera_names
         }
         self._success = self.create_publisher(Bool, "~/success", 10)
-        self._instruction = self.create_publisher(String, "~/instruction", LATCHED)
+        self._instructions = [self.create_publisher(String, "~/instruction", LATCHED)]
+        if forward_instruction:
+            self._instructions.append(self.create_publisher(String, "instruction", LATCHED))
+        self._hold = ResetHold(self) if hold_arm_on_reset else None
         self.create_subscription(Float64MultiArray, f"/{forward}/commands", self._on_forward_command, 10)
         self.create_subscription(JointTrajectory, f"/{trajectory}/joint_trajectory", self._on_trajectory, 10)
         self.create_service(Trigger, "~/reset", self._on_reset)
@@ -90,19 +107,29 @@ class SimNode(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _reset_episode(self) -> str:
-        instruction = self._sim.reset(self._task, int(self._seed))
+        seed = int(self._seed)
+        instruction = self._sim.reset(self._task, seed)
         self._follower.clear()
-        self._instruction.publish(String(data=instruction))
-        self.get_logger().info(f"episode: task '{self._task}' seed {self._seed}: \"{instruction}\"")
+        self.set_parameters([Parameter("seed", value=seed + 1)])  # the next episode's; _on_set_parameters keeps it
+        for publisher in self._instructions:
+            publisher.publish(String(data=instruction))
+        self.get_logger().info(f"episode: task '{self._task}' seed {seed}: \"{instruction}\"")
         return instruction
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        reset_stamp = self._now()
         response.message = self._reset_episode()
         response.success = True
-        self._seed = int(self._seed) + 1
+        if self._hold is not None:
+            self._hold.on_reset(response.message, reset_stamp)
         return response
 
+    def _accepts_commands(self) -> bool:
+        return self._hold is None or self._hold.accepts_commands
+
     def _on_forward_command(self, msg: Float64MultiArray) -> None:
+        if not self._accepts_commands():
+            return
         try:
             self._sim.set_joint_targets(np.asarray(msg.data, dtype=np.float64))
             self._follower.clear()
@@ -110,6 +137,8 @@ class SimNode(Node):
             self.get_logger().warn(f"forward command ignored: {error}")
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
+        if not self._accepts_commands():
+            return
         start = stamp_to_seconds(msg.header.stamp) or self._now()
         times = np.array([p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points])
         try:
@@ -146,7 +175,10 @@ class SimNode(Node):
         self._success.publish(Bool(data=bool(self._sim.success())))
 
     def destroy_node(self) -> None:
-        self._sim.close()
+        for timer in list(self.timers):  # no step or camera tick may touch the simulator once it is closed
+            self.destroy_timer(timer)
+        if self._sim is not None:
+            self._sim.close()
         super().destroy_node()
 
 

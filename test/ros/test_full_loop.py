@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import JointState
 
-from fast_vla_ros.demo.episode_runner import EpisodeRunner
+from fast_vla_ros.demo.episode_runner import NODE_OVERRIDES, EpisodeRunner
 from fast_vla_ros.demo.processes import NodeProcesses
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -29,7 +29,7 @@ def loop(ros_env, tmp_path_factory) -> Iterator[tuple[EpisodeRunner, NodeProcess
 
     processes = NodeProcesses(ros_env, tmp_path_factory.mktemp("logs"), REPO_ROOT)
     for node in ("sim_node", "chunk_executor_node", "policy_node"):
-        processes.start(node, PARAMS)
+        processes.start(node, PARAMS, NODE_OVERRIDES.get(node))
     context = Context()
     rclpy.init(context=context)
     runner = EpisodeRunner(context, processes.check_alive)
