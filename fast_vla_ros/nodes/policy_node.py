@@ -85,6 +85,8 @@ class PolicyNode(Node):
         # s without a finished worker cycle before the diagnostics say ERROR (inference included).
         self._worker_timeout = float(self.declare_parameter("worker_timeout", 5.0).value)
         image_size = list(self.declare_parameter("expected_image_size", [224, 224]).value)
+        if len(image_size) not in (0, 2) or any(int(side) <= 0 for side in image_size):
+            raise ValueError(f"expected_image_size must be [height, width] (positive) or [], got {image_size}")
         self._expected_image_size = (int(image_size[0]), int(image_size[1])) if image_size else None
 
         import torch

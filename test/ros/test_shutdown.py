@@ -68,6 +68,7 @@ BAD_PARAMETERS = [
     ("chunk_executor_node", "thread_priority:=high", "thread_priority"),
     ("policy_node", "policy_dir:=/nonexistent/policy", "/nonexistent/policy"),
     ("policy_node", "cpu_threads:=many", "cpu_threads"),
+    ("policy_node", "expected_image_size:=[1]", "expected_image_size"),
 ]
 
 
