@@ -151,8 +151,6 @@ class ChunkExecutorNode(Node):
             parameter_overrides=[Parameter("use_sim_time", value=self.get_parameter("use_sim_time").value)],
         )
         control.create_subscription(Bool, self.resolve_topic_name("~/estop"), self._on_estop, 10)
-        # The tick reads the clock that fires it: with use_sim_time, the control node's own /clock subscription,
-        # which its executor serves between ticks even while the inputs' executor is busy.
         self._control_clock = control.get_clock()
         control.create_timer(self._period, self._on_tick)
         self._control_thread = SpinningThread(control, "control", thread_priority, self._on_priority)
@@ -184,7 +182,10 @@ class ChunkExecutorNode(Node):
         return ActionClient(self, FollowJointTrajectory, f"/{controller}/follow_joint_trajectory")
 
     def _now(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
+        """The executor's one clock: the control node's, which fires the tick. Under use_sim_time each node keeps
+        its own /clock subscription; judging an input's arrival by a clock served on another thread than the tick
+        would make it look older by however far that thread lags."""
+        return self._control_clock.now().nanoseconds * 1e-9
 
     # -- inputs ---------------------------------------------------------------------------------------
 
@@ -272,7 +273,7 @@ class ChunkExecutorNode(Node):
 
     def _on_tick(self) -> None:
         """Runs on the control thread: the scheduler's tick, then one command, unless stopped."""
-        now = self._control_clock.now().nanoseconds * 1e-9
+        now = self._now()
         if self._tick_times and now < self._tick_times[-1]:
             self.get_logger().warn(
                 f"the clock jumped back {self._tick_times[-1] - now:.3f} s (a simulator reset?): active chunks "

@@ -148,24 +148,30 @@ class PolicyNode(Node):
     # -- worker thread --------------------------------------------------------------------------------
 
     def _work(self) -> None:
-        next_start = 0.0
+        next_start = -np.inf
         while not self._shutdown.is_set():
             self._new_input.wait(timeout=0.1)
             self._new_input.clear()
-            # Pace replanning: at most one inference start per replan_period (back to back when slower).
-            if self._shutdown.wait(max(0.0, next_start - time.monotonic())):
-                return
-            next_start = time.monotonic() + self._replan_period
-            try:
-                self._cycle()
-            except Exception as error:  # any: counted and reported, and the next cycle must still run
-                with self._lock:
-                    self._problems["internal"] += 1
-                message = printable(f"inference worker failed: {type(error).__name__}: {error}", limit=1000)
-                if message != self._status.message:  # once per distinct failure, not once per cycle
-                    self.get_logger().error(f"{message}\n{traceback.format_exc()}")
-                self._set_status(PolicyStatus.STATE_INTERNAL_ERROR, message)
-            self._cycle_finished = time.monotonic()
+            # Pace replanning on this node's clock, simulated time under use_sim_time: at most one inference
+            # start per replan_period (back to back when slower), at the first input after it has passed.
+            now = self._now()
+            if now < next_start - self._replan_period:
+                next_start = now  # the clock jumped back (a simulator reset): plan on the new timeline now
+            if now >= next_start:
+                next_start = now + self._replan_period
+                self._guarded_cycle()
+            self._cycle_finished = time.monotonic()  # waiting for a paused /clock is not a stall
+
+    def _guarded_cycle(self) -> None:
+        try:
+            self._cycle()
+        except Exception as error:  # any: counted and reported, and the next cycle must still run
+            with self._lock:
+                self._problems["internal"] += 1
+            message = printable(f"inference worker failed: {type(error).__name__}: {error}", limit=1000)
+            if message != self._status.message:  # once per distinct failure, not once per cycle
+                self.get_logger().error(f"{message}\n{traceback.format_exc()}")
+            self._set_status(PolicyStatus.STATE_INTERNAL_ERROR, message)
 
     def _cycle(self) -> None:
         try:
@@ -185,7 +191,8 @@ class PolicyNode(Node):
             self._set_status(PolicyStatus.STATE_WAITING_FOR_INPUTS, f"waiting for {', '.join(missing)}")
             return None
         now = self._now()
-        stale = [key for key in needed[1:] if now - inputs[key].arrival > self._input_timeout]
+        # An arrival after now is from before the clock jumped back (a simulator reset): not fresh either.
+        stale = [key for key in needed[1:] if not 0.0 <= now - inputs[key].arrival <= self._input_timeout]
         if stale:
             raise self._problem("stale", f"no fresh {', '.join(stale)} within {self._input_timeout:g} s")
         instruction = self._validate_instruction(inputs["instruction"].msg.data)
