@@ -9,8 +9,10 @@ failure of the worker is caught, counted and reported (``STATE_INTERNAL_ERROR``)
 a worker that stops finishing cycles turns the diagnostics to ERROR.
 
 Interfaces:
-  subscribes  camera topics (sensor_msgs/Image, or CompressedImage when the topic ends in /compressed;
-              sensor-data QoS), joint_states (sensor_msgs/JointState), instruction (std_msgs/String,
+  subscribes  camera topics (sensor_msgs/Image in any colour encoding cv_bridge converts to rgb8, or
+              CompressedImage when the topic ends in /compressed; sensor-data QoS; a frame of another size than
+              expected_image_size is refused, stretched or letterboxed as image_preprocessing says),
+              joint_states (sensor_msgs/JointState), instruction (std_msgs/String,
               reliable + transient local so a node started late still gets the last instruction)
   publishes   action_chunk (fast_vla_ros/ActionChunk), ~/status (fast_vla_ros/PolicyStatus),
               /diagnostics (diagnostic_msgs/DiagnosticArray, 1 Hz)
@@ -45,6 +47,7 @@ from fast_vla_ros.nodes.conversions import (
     stamp_to_seconds,
 )
 from fast_vla_ros.nodes.diagnostics import diagnostic_array
+from fast_vla_ros.nodes.image_preprocessing import ImagePreprocessing, ImageSizeError, fit_to_size
 from fast_vla_ros.nodes.node_main import run_node
 from fast_vla_ros.package_files import package_file
 from fast_vla_ros.types import Observation
@@ -82,6 +85,12 @@ class PolicyNode(Node):
         self._worker_timeout = float(self.declare_parameter("worker_timeout", 5.0).value)
         image_size = list(self.declare_parameter("expected_image_size", [224, 224]).value)
         self._expected_image_size = (int(image_size[0]), int(image_size[1])) if image_size else None
+        preprocessing = self.declare_parameter("image_preprocessing", ImagePreprocessing.REJECT.value).value
+        try:
+            self._preprocessing = ImagePreprocessing(preprocessing)
+        except ValueError:
+            known = [how.value for how in ImagePreprocessing]
+            raise ValueError(f"image_preprocessing must be one of {known}, got '{preprocessing}'") from None
 
         import torch
 
@@ -240,14 +249,18 @@ class PolicyNode(Node):
         return stamp
 
     def _image(self, msg: object) -> np.ndarray:
+        size = self._expected_image_size
+        refuse_other_sizes = size if self._preprocessing is ImagePreprocessing.REJECT else None  # before decoding
         if isinstance(msg, CompressedImage):
-            return compressed_image_to_rgb(msg, self._expected_image_size)
-        return image_to_rgb(msg, self._expected_image_size)
+            pixels = compressed_image_to_rgb(msg, refuse_other_sizes)
+        else:
+            pixels = image_to_rgb(msg, refuse_other_sizes)
+        return pixels if size is None else fit_to_size(pixels, size, self._preprocessing)
 
     def _convert(self, key: str, convert):
         try:
             return convert()
-        except InvalidInput as error:
+        except (InvalidInput, ImageSizeError) as error:
             raise self._problem(key, f"{key}: {error}") from error
 
     def _validate_instruction(self, text: str) -> str:
