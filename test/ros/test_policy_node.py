@@ -121,8 +121,8 @@ def test_policy_node_publishes_chunks_and_survives_bad_inputs(harness, spawn_pyt
         ("joint_state", JointState(name=["mystery_joint"] * 7, position=[0.0] * 7), "missing"),
         ("joint_state", JointState(name=[*names, names[0]], position=[*inputs.state, 1e6]), "duplicated"),
         ("joint_state", JointState(name=names, position=absurd.tolist()), "far outside the range"),
-        ("stamp_offset", 3e8, "after it arrived; clocks differ"),  # stamped in 2036
-        ("stamp_offset", -1.7e9, "before it arrived"),  # stamped in 1973
+        ("stamp_offset", 3e8, "ahead of this host's clock, more than max_clock_offset"),  # stamped in 2036
+        ("stamp_offset", -1.7e9, "behind this host's clock"),  # stamped in 1973
         ("wrist", Image(height=224, width=224, encoding="32FC1", step=896, data=bytes(224 * 896)),
          "unsupported image encoding"),
         ("wrist", rgb_to_image(np.zeros((100, 120, 3), np.uint8), Time(), "wrist"), "expected 224x224"),
