@@ -63,13 +63,13 @@ class SimNode(Node):
         forward = self.declare_parameter("forward_controller", "forward_position_controller").value
         trajectory = self.declare_parameter("trajectory_controller", "joint_trajectory_controller").value
         joint_command = self.declare_parameter("joint_command_topic", "/joint_command").value
-        self._publish_clock = bool(self.declare_parameter("publish_clock", False).value)
+        publish_clock = bool(self.declare_parameter("publish_clock", False).value)
         real_time_factor = float(self.declare_parameter("real_time_factor", 1.0).value)
         if self._task not in TASK_FAMILIES:
             raise ValueError(f"unknown task '{self._task}'; known tasks are {sorted(TASK_FAMILIES)}")
         if not (real_time_factor > 0 and np.isfinite(real_time_factor)):
             raise ValueError(f"real_time_factor must be > 0, got {real_time_factor}")
-        if real_time_factor != 1.0 and not self._publish_clock:
+        if real_time_factor != 1.0 and not publish_clock:
             raise ValueError(
                 f"real_time_factor {real_time_factor:g} needs publish_clock: true (and use_sim_time: true on the "
                 "other nodes): on the wall clock the arm must move at real speed"
@@ -83,8 +83,8 @@ class SimNode(Node):
             name: self.create_publisher(Image, f"camera/{name}/image_raw", qos_profile_sensor_data)
             for name in self._sim.camera_names
         }
-        self._clock_publisher = self.create_publisher(ClockMsg, "/clock", 10) if self._publish_clock else None
-        self._sim_time = 0.0  # s of simulated time published on /clock; starts at 0 as Gazebo's and Isaac's do
+        self._clock_publisher = self.create_publisher(ClockMsg, "/clock", 10) if publish_clock else None
+        self._steps = 0  # of simulated time published on /clock: it starts at 0, as Gazebo's and Isaac's do
         self._step_s = 1.0 / step_rate
         self._frame_period, self._next_frame = 1.0 / camera_rate, -np.inf
         self._success = self.create_publisher(Bool, "~/success", 10)
@@ -99,7 +99,7 @@ class SimNode(Node):
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(self._step_s / real_time_factor, self._on_step, clock=steady)
         self.create_timer(0.2, self._on_success, clock=steady)
-        timing = f"simulated time on /clock at {real_time_factor:g}x real time" if self._publish_clock else "wall time"
+        timing = f"simulated time on /clock at {real_time_factor:g}x real time" if publish_clock else "wall time"
         self.get_logger().info(
             f"ready: joints {list(self._sim.joint_names)}, cameras {list(self._cameras)} at {camera_rate:g} Hz, "
             f"{timing}; commands on /{forward}/commands, /{trajectory}/joint_trajectory or "
@@ -121,7 +121,9 @@ class SimNode(Node):
 
     def _now(self) -> float:
         """The time this node stamps with: the simulated time it publishes, or its clock."""
-        return self._sim_time if self._publish_clock else self.get_clock().now().nanoseconds * 1e-9
+        if self._clock_publisher is not None:
+            return self._steps * self._step_s  # a product, not a running sum: no rounding drift over hours
+        return self.get_clock().now().nanoseconds * 1e-9
 
     def _reset_episode(self) -> str:
         instruction = self._sim.reset(self._task, int(self._seed))
@@ -171,8 +173,8 @@ class SimNode(Node):
         self._sim.set_joint_targets(targets)
         if self._clock_publisher is not None:
             self._sim.advance(self._step_s)
-            self._sim_time += self._step_s
-            self._clock_publisher.publish(ClockMsg(clock=seconds_to_stamp(self._sim_time)))
+            self._steps += 1
+            self._clock_publisher.publish(ClockMsg(clock=seconds_to_stamp(self._now())))
         else:
             self._sim.advance(elapsed)
         now = self._now()
