@@ -12,21 +12,14 @@ import io
 import unicodedata
 from typing import Any
 
+import cv2
 import numpy as np
+
+from fast_vla_ros.data.image_encodings import ImageEncodingError, decode_image
 
 
 class InvalidInput(ValueError):
     """A message that cannot be used as it is; the text says what is wrong with it."""
-
-
-# Channels of each raw encoding we accept, and where R, G, B sit; everything becomes RGB uint8.
-_RAW_ENCODINGS: dict[str, tuple[int, tuple[int, int, int]]] = {
-    "rgb8": (3, (0, 1, 2)),
-    "bgr8": (3, (2, 1, 0)),
-    "rgba8": (4, (0, 1, 2)),
-    "bgra8": (4, (2, 1, 0)),
-    "mono8": (1, (0, 0, 0)),
-}
 
 
 # Largest frame a compressed camera topic may declare when no expected size is set: 4K.
@@ -44,53 +37,50 @@ def printable(text: str, limit: int = 200) -> str:
 
 
 def image_to_rgb(msg: Any, expected_shape: tuple[int, int] | None = None) -> np.ndarray:
-    """An ``HxWx3`` uint8 RGB copy of a raw ``sensor_msgs/Image``.
+    """An ``HxWx3`` uint8 RGB copy of a raw ``sensor_msgs/Image`` in any colour encoding cv_bridge converts
+    to rgb8, with its semantics (``image_encodings.py``).
 
-    ``expected_shape`` (height, width) guards against a camera reconfigured behind the policy's
-    back: the model was trained on one size and silently resizing would change what it sees.
+    ``expected_shape`` (height, width), when given, is checked from the header before any pixel is read:
+    the cheap refusal for ``image_preprocessing: reject``.
     """
-    if msg.encoding not in _RAW_ENCODINGS:
-        raise InvalidInput(f"unsupported image encoding '{msg.encoding}'; use one of {sorted(_RAW_ENCODINGS)}")
-    channels, rgb = _RAW_ENCODINGS[msg.encoding]
-    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    height, width = int(msg.height), int(msg.width)
     if expected_shape is not None and (height, width) != tuple(expected_shape):
         raise InvalidInput(f"image is {height}x{width}, expected {expected_shape[0]}x{expected_shape[1]}")
-    if height == 0 or width == 0:
-        raise InvalidInput("image is empty (height or width 0)")
-    if step < width * channels or len(msg.data) < step * height:
-        raise InvalidInput(
-            f"image data too short: {len(msg.data)} bytes for {height} rows of step {step} "
-            f"({width} px x {channels} channels)"
-        )
-    rows = np.frombuffer(bytes(msg.data), dtype=np.uint8, count=step * height).reshape(height, step)
-    pixels = rows[:, : width * channels].reshape(height, width, channels)
-    return np.ascontiguousarray(pixels[:, :, list(rgb)])
+    try:
+        return decode_image(msg)
+    except ImageEncodingError as error:
+        raise InvalidInput(str(error)) from error
 
 
 def compressed_image_to_rgb(
     msg: Any, expected_shape: tuple[int, int] | None = None, max_pixels: int = MAX_DECODED_PIXELS
 ) -> np.ndarray:
-    """An ``HxWx3`` uint8 RGB array from a JPEG or PNG ``sensor_msgs/CompressedImage``.
+    """An ``HxWx3`` uint8 RGB array from a JPEG or PNG ``sensor_msgs/CompressedImage``, decoded by OpenCV as
+    cv_bridge does (16-bit PNG to 8 bit, grey and palette to RGB).
 
-    The size the header declares is checked before any pixel is decoded: a few hundred bytes of PNG can
-    declare 20000x20000 and make the decoder allocate gigabytes (PIL then raises DecompressionBombError).
+    The size the header declares is checked first, with PIL, which reads it without decoding: a few hundred
+    bytes of PNG can declare 20000x20000 and make a decoder allocate gigabytes (PIL raises
+    DecompressionBombError; OpenCV's own limit is 2^30 pixels).
     """
     from PIL import Image as PilImage
 
     try:
         with PilImage.open(io.BytesIO(bytes(msg.data))) as image:
             width, height = image.size  # read from the header only
-            if expected_shape is not None and (height, width) != tuple(expected_shape):
-                raise InvalidInput(
-                    f"compressed image declares {height}x{width}, expected {expected_shape[0]}x{expected_shape[1]}"
-                )
-            if height * width > max_pixels:
-                raise InvalidInput(f"compressed image declares {height}x{width}, more than {max_pixels} pixels")
-            pixels = np.asarray(image.convert("RGB"))
-    except InvalidInput:
-        raise
     except PilImage.DecompressionBombError as error:  # raised by open(), from the header, before decoding
         raise InvalidInput(f"compressed image ('{printable(msg.format)}') refused before decoding: {error}") from error
-    except Exception as error:  # any decoder failure (PIL raises several unrelated types) is bad input
+    except Exception as error:  # any header failure (PIL raises several unrelated types) is bad input
         raise InvalidInput(f"compressed image ('{printable(msg.format)}') does not decode: {error}") from error
+    if expected_shape is not None and (height, width) != tuple(expected_shape):
+        raise InvalidInput(
+            f"compressed image declares {height}x{width}, expected {expected_shape[0]}x{expected_shape[1]}"
+        )
+    if height * width > max_pixels:
+        raise InvalidInput(f"compressed image declares {height}x{width}, more than {max_pixels} pixels")
+    try:
+        pixels = cv2.imdecode(np.frombuffer(msg.data, dtype=np.uint8), cv2.IMREAD_COLOR_RGB)
+    except cv2.error as error:
+        raise InvalidInput(f"compressed image ('{printable(msg.format)}') does not decode: {error}") from error
+    if pixels is None or pixels.shape[:2] != (height, width):
+        raise InvalidInput(f"compressed image ('{printable(msg.format)}') does not decode to its declared size")
     return pixels

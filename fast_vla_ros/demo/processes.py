@@ -13,15 +13,18 @@ from pathlib import Path
 
 
 class NodeProcesses:
-    def __init__(self, env: dict[str, str], log_dir: Path, cwd: Path) -> None:
+    def __init__(self, env: dict[str, str], log_dir: Path, cwd: Path, command_prefix: list[str] | None = None) -> None:
+        """``command_prefix`` goes before each node's command: ``ip netns exec <namespace>`` for another host."""
         self._env, self._log_dir, self._cwd = env, log_dir, cwd
+        self._prefix = list(command_prefix or [])
         self._children: dict[str, tuple[subprocess.Popen, object]] = {}
         log_dir.mkdir(parents=True, exist_ok=True)
 
     def start(self, node: str, params_file: Path, overrides: dict[str, str] | None = None) -> subprocess.Popen:
         if node in self._children and self._children[node][0].poll() is None:
             raise RuntimeError(f"{node} is already running")
-        args = [sys.executable, "-m", f"fast_vla_ros.nodes.{node}", "--ros-args", "--params-file", str(params_file)]
+        args = [*self._prefix, sys.executable, "-m", f"fast_vla_ros.nodes.{node}", "--ros-args", "--params-file",
+                str(params_file)]  # fmt: skip
         for name, value in (overrides or {}).items():
             args += ["-p", f"{name}:={value}"]
         log = open(self._log_dir / f"{node}.log", "a")  # closed in stop()

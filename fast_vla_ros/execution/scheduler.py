@@ -71,6 +71,7 @@ class ChunkScheduler:
         self._holding = True
         self._hold_reason: HoldReason | None = None
         self._last_tick = 0.0
+        self._clock = -math.inf  # the newest tick time seen, armed or not
         self._newest_observation: float | None = None
         self._counts: Counter[str] = Counter()
 
@@ -235,6 +236,10 @@ class ChunkScheduler:
         """The command for this control tick (call every ``scheduler.control_period``)."""
         if not math.isfinite(now):
             raise ValueError(f"tick time must be finite, got {now}")
+        clock_jumped_back = now < self._clock
+        if clock_jumped_back:
+            self._forget_the_old_timeline()
+        self._clock = float(now)
         names = self.joint_names
         lookahead = self.config.scheduler.lookahead
         if not self._armed:
@@ -243,6 +248,8 @@ class ChunkScheduler:
             self._blender, self._state, self._holding, now, self._joint_state_stamp, self._newest_observation,
             self._estopped,
         )  # fmt: skip
+        if clock_jumped_back and reason is not HoldReason.ESTOP:
+            reason = HoldReason.CLOCK_JUMPED_BACK
         self._blender.prune(now + lookahead)
         self._state, self._last_tick = state, float(now)
         self._holding = reason is not None
@@ -263,6 +270,16 @@ class ChunkScheduler:
             None if self._holding else reference[0],
             frozenset(interventions),
         )
+
+    def _forget_the_old_timeline(self) -> None:
+        """Time went backwards (a simulator reset rewinds ``/clock``): every stamp held is from a timeline that
+        no longer exists. The chunks are dropped and the joint state no longer counts as fresh, so an armed
+        executor holds (decelerating from its last command, never a jump) until joint states and a chunk of the
+        new timeline arrive; a disarmed one cannot arm from a stale measurement."""
+        self._counts["clock_jumped_back"] += 1
+        self._blender.clear()
+        self._newest_observation = None
+        self._joint_state_stamp = None
 
     def _advance(
         self,
@@ -342,7 +359,7 @@ class ChunkScheduler:
     def counters(self) -> dict[str, int]:
         """Cumulative counts for diagnostics: ``chunks_accepted``, ``rejected.<input>.<reason>``,
         ``intervention.<kind>`` (ticks the safety filter changed a target) and ``hold.<reason>`` (holds entered)."""
-        keys = ["chunks_accepted"]
+        keys = ["chunks_accepted", "clock_jumped_back"]
         keys += [
             f"rejected.chunk.{reason.value}" for reason in RejectReason if reason is not RejectReason.NO_JOINT_STATE
         ]

@@ -26,6 +26,8 @@ class HoldReason(str, Enum):
     JOINT_STATE_STALE = "joint_state_stale"  # no joint state within watchdog.joint_state_timeout
     ESTOP = "estop"  # e-stop latched until reset()
     INVALID_REFERENCE = "invalid_reference"  # the blended target was not finite (a bug upstream)
+    # this tick's time is earlier than the previous tick's (a simulator reset, a wall clock stepped back)
+    CLOCK_JUMPED_BACK = "clock_jumped_back"
 
 
 class RejectReason(str, Enum):

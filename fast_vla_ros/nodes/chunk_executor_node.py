@@ -18,6 +18,8 @@ Interfaces (relative names resolve in the node's namespace):
               /<controller_name>/joint_trajectory (trajectory_msgs/JointTrajectory)  [joint_trajectory]
               FollowJointTrajectory goals on /<controller_name>/follow_joint_trajectory
                                                                          [follow_joint_trajectory]
+              <joint_command_topic> (sensor_msgs/JointState: names, positions, velocities) every tick
+                         [joint_state: Isaac Sim's articulation controller, topic_based_ros2_control]
               ~/command (sensor_msgs/JointState: each tick's commanded positions and velocities, for
                          plots and rosbag)
               /diagnostics (diagnostic_msgs/DiagnosticArray, 1 Hz)
@@ -54,7 +56,8 @@ from fast_vla_ros.nodes.diagnostics import diagnostic_array
 from fast_vla_ros.nodes.node_main import run_node
 from fast_vla_ros.nodes.parameters import config_sections, declare_joint_limits, declare_sections
 
-OUTPUT_MODES = ("forward_position", "joint_trajectory", "follow_joint_trajectory")
+OUTPUT_MODES = ("forward_position", "joint_trajectory", "follow_joint_trajectory", "joint_state")
+TRAJECTORY_MODES = ("joint_trajectory", "follow_joint_trajectory")
 # Controllers subscribe with the system default QoS (reliable, volatile): match it exactly.
 COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 # Serialized bytes a chunk may take beyond its positions (header, names, tokens, tokenizer name).
@@ -87,6 +90,8 @@ class ChunkExecutorNode(Node):
         self._planner: LatestOnlyWorker[PlanRequest] | None = None
         self._mode = self.declare_parameter("output_mode", "forward_position").value
         controller = self.declare_parameter("controller_name", "forward_position_controller").value
+        # Isaac Sim's "ROS2 Subscribe Joint State" node listens on /joint_command by default.
+        joint_command_topic = self.declare_parameter("joint_command_topic", "/joint_command").value
         start_armed = self.declare_parameter("start_armed", False).value
         diagnostics_period = self.declare_parameter("diagnostics_period", 1.0).value
         thread_priority = int(self.declare_parameter("thread_priority", 0).value)
@@ -111,14 +116,20 @@ class ChunkExecutorNode(Node):
         self.create_service(Trigger, "~/reset_estop", self._on_reset)
         self._command_echo = self.create_publisher(JointState, "~/command", 10)
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._forward = self._trajectory = self._action_client = self._goal_handle = None
+        self._forward = self._trajectory = self._action_client = self._goal_handle = self._joint_command = None
         if self._mode == "forward_position":
             self._forward = self.create_publisher(Float64MultiArray, f"/{controller}/commands", COMMAND_QOS)
+            destination = f"/{controller}/commands"
         elif self._mode == "joint_trajectory":
             self._trajectory = self.create_publisher(JointTrajectory, f"/{controller}/joint_trajectory", COMMAND_QOS)
-        else:
+            destination = f"/{controller}/joint_trajectory"
+        elif self._mode == "follow_joint_trajectory":
             self._action_client = self._follow_joint_trajectory_client(controller)
-        if self._mode != "forward_position":
+            destination = f"/{controller}/follow_joint_trajectory"
+        else:
+            self._joint_command = self.create_publisher(JointState, joint_command_topic, COMMAND_QOS)
+            destination = self._joint_command.topic_name
+        if self._mode in TRAJECTORY_MODES:
             self._planner = LatestOnlyWorker(self._publish_plan, "trajectory_planner", self._on_planner_error)
 
         self._tick_times: deque[float] = deque(maxlen=int(round(10.0 / self._period)))
@@ -142,11 +153,12 @@ class ChunkExecutorNode(Node):
             parameter_overrides=[Parameter("use_sim_time", value=self.get_parameter("use_sim_time").value)],
         )
         control.create_subscription(Bool, self.resolve_topic_name("~/estop"), self._on_estop, 10)
+        self._control_clock = control.get_clock()
         control.create_timer(self._period, self._on_tick)
         self._control_thread = SpinningThread(control, "control", thread_priority, self._on_priority)
         self._control_thread.start()
         self.get_logger().info(
-            f"ready: {len(self._scheduler.joint_names)} joints, output {self._mode} to /{controller}, "
+            f"ready: {len(self._scheduler.joint_names)} joints, output {self._mode} to {destination}, "
             f"strategy {config.scheduler.strategy.value}, {1 / self._period:.0f} Hz; disarmed until ~/arm"
         )
 
@@ -172,7 +184,10 @@ class ChunkExecutorNode(Node):
         return ActionClient(self, FollowJointTrajectory, f"/{controller}/follow_joint_trajectory")
 
     def _now(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
+        """The executor's one clock: the control node's, which fires the tick. Under use_sim_time each node keeps
+        its own /clock subscription; judging an input's arrival by a clock served on another thread than the tick
+        would make it look older by however far that thread lags."""
+        return self._control_clock.now().nanoseconds * 1e-9
 
     # -- inputs ---------------------------------------------------------------------------------------
 
@@ -261,6 +276,11 @@ class ChunkExecutorNode(Node):
     def _on_tick(self) -> None:
         """Runs on the control thread: the scheduler's tick, then one command, unless stopped."""
         now = self._now()
+        if self._tick_times and now < self._tick_times[-1]:
+            self.get_logger().warn(
+                f"the clock jumped back {self._tick_times[-1] - now:.3f} s (a simulator reset?): active chunks "
+                "dropped; holding until joint states and a chunk of the new timeline arrive"
+            )
         with self._scheduler_lock:
             self._tick_times.append(now)
             command = self._scheduler.tick(now)
@@ -285,6 +305,8 @@ class ChunkExecutorNode(Node):
                 return  # e-stopped: the controller holds its last command
             if self._forward is not None:
                 self._forward.publish(Float64MultiArray(data=list(forward.data)))
+            elif self._joint_command is not None:
+                self._joint_command.publish(echo)
             self._command_echo.publish(echo)
 
     def _stop_controller(self) -> None:

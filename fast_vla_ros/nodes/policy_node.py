@@ -9,8 +9,10 @@ failure of the worker is caught, counted and reported (``STATE_INTERNAL_ERROR``)
 a worker that stops finishing cycles turns the diagnostics to ERROR.
 
 Interfaces:
-  subscribes  camera topics (sensor_msgs/Image, or CompressedImage when the topic ends in /compressed;
-              sensor-data QoS), joint_states (sensor_msgs/JointState), instruction (std_msgs/String,
+  subscribes  camera topics (sensor_msgs/Image in any colour encoding cv_bridge converts to rgb8, or
+              CompressedImage when the topic ends in /compressed; sensor-data QoS; a frame of another size than
+              expected_image_size is refused, stretched or letterboxed as image_preprocessing says),
+              joint_states (sensor_msgs/JointState), instruction (std_msgs/String,
               reliable + transient local so a node started late still gets the last instruction)
   publishes   action_chunk (fast_vla_ros/ActionChunk), ~/status (fast_vla_ros/PolicyStatus),
               /diagnostics (diagnostic_msgs/DiagnosticArray, 1 Hz)
@@ -35,6 +37,7 @@ from std_msgs.msg import String
 from fast_vla_ros.execution.config import REPLAN_PERIOD_S
 from fast_vla_ros.msg import ActionChunk as ActionChunkMsg
 from fast_vla_ros.msg import PolicyStatus
+from fast_vla_ros.nodes.clock_offset import ClockOffset
 from fast_vla_ros.nodes.conversions import (
     InvalidInput,
     action_chunk_to_msg,
@@ -45,10 +48,13 @@ from fast_vla_ros.nodes.conversions import (
     stamp_to_seconds,
 )
 from fast_vla_ros.nodes.diagnostics import diagnostic_array
+from fast_vla_ros.nodes.image_preprocessing import ImagePreprocessing, ImageSizeError, fit_to_size
 from fast_vla_ros.nodes.node_main import run_node
 from fast_vla_ros.package_files import package_file
 from fast_vla_ros.types import Observation
 
+# s of clock offset between the robot's stamps and this host worth a log line (and a new one when it moves).
+CLOCK_OFFSET_REPORTED_S = 0.05
 # Joint positions more than this many training ranges (the policy's 1st..99th percentile state statistics)
 # beyond that range are refused: the model cannot make sense of them, and 1e6 rad is a broken driver.
 STATE_RANGE_SLACK = 1.0
@@ -80,14 +86,23 @@ class PolicyNode(Node):
         self._replan_period = float(self.declare_parameter("replan_period", REPLAN_PERIOD_S).value)
         self._input_timeout = float(self.declare_parameter("input_timeout", 0.5).value)
         self._max_instruction_bytes = int(self.declare_parameter("max_instruction_bytes", 1024).value)
-        # s a joint state's stamp may lie after its arrival (clocks of the robot and this host differ).
-        self._future_tolerance = float(self.declare_parameter("future_tolerance", 0.05).value)
+        # s the robot's joint-state stamps may differ from this host's clock (hosts not synchronised): within it
+        # the offset is measured and reported, beyond it the stamps are refused (a broken driver, a 1970 clock).
+        self._max_clock_offset = float(self.declare_parameter("max_clock_offset", 5.0).value)
+        self._clock_offset = ClockOffset()
+        self._reported_offset = 0.0
         # s without a finished worker cycle before the diagnostics say ERROR (inference included).
         self._worker_timeout = float(self.declare_parameter("worker_timeout", 5.0).value)
         image_size = list(self.declare_parameter("expected_image_size", [224, 224]).value)
         if len(image_size) not in (0, 2) or any(int(side) <= 0 for side in image_size):
             raise ValueError(f"expected_image_size must be [height, width] (positive) or [], got {image_size}")
         self._expected_image_size = (int(image_size[0]), int(image_size[1])) if image_size else None
+        preprocessing = self.declare_parameter("image_preprocessing", ImagePreprocessing.REJECT.value).value
+        try:
+            self._preprocessing = ImagePreprocessing(preprocessing)
+        except ValueError:
+            known = [how.value for how in ImagePreprocessing]
+            raise ValueError(f"image_preprocessing must be one of {known}, got '{preprocessing}'") from None
 
         import torch
 
@@ -121,7 +136,7 @@ class PolicyNode(Node):
         for name, topic in zip(camera_names, camera_topics, strict=True):
             msg_type = CompressedImage if topic.rstrip("/").endswith("/compressed") else Image
             self.create_subscription(msg_type, topic, self._store(f"camera:{name}"), qos_profile_sensor_data)
-        self.create_subscription(JointState, "joint_states", self._store("joint_states"), qos_profile_sensor_data)
+        self.create_subscription(JointState, "joint_states", self._on_joint_state, qos_profile_sensor_data)
         self.create_subscription(String, "instruction", self._store("instruction"), INSTRUCTION_QOS)
         self._chunks = self.create_publisher(ActionChunkMsg, "action_chunk", 10)
         self._status_pub = self.create_publisher(PolicyStatus, "~/status", 10)
@@ -163,27 +178,42 @@ class PolicyNode(Node):
 
         return callback
 
+    def _on_joint_state(self, msg: JointState) -> None:
+        arrival = self._now()
+        stamp = stamp_to_seconds(msg.header.stamp)
+        with self._lock:
+            self._inputs["joint_states"] = Received(msg, arrival)
+            if stamp != 0.0 and abs(arrival - stamp) <= self._max_clock_offset:
+                self._clock_offset.add(arrival, stamp)
+        self._new_input.set()
+
     # -- worker thread --------------------------------------------------------------------------------
 
     def _work(self) -> None:
-        next_start = 0.0
+        next_start = -np.inf
         while not self._shutdown.is_set():
             self._new_input.wait(timeout=0.1)
             self._new_input.clear()
-            # Pace replanning: at most one inference start per replan_period (back to back when slower).
-            if self._shutdown.wait(max(0.0, next_start - time.monotonic())):
-                return
-            next_start = time.monotonic() + self._replan_period
-            try:
-                self._cycle()
-            except Exception as error:  # any: counted and reported, and the next cycle must still run
-                with self._lock:
-                    self._problems["internal"] += 1
-                message = printable(f"inference worker failed: {type(error).__name__}: {error}", limit=1000)
-                if message != self._status.message:  # once per distinct failure, not once per cycle
-                    self.get_logger().error(f"{message}\n{traceback.format_exc()}")
-                self._set_status(PolicyStatus.STATE_INTERNAL_ERROR, message)
-            self._cycle_finished = time.monotonic()
+            # Pace replanning on this node's clock, simulated time under use_sim_time: at most one inference
+            # start per replan_period (back to back when slower), at the first input after it has passed.
+            now = self._now()
+            if now < next_start - self._replan_period:
+                next_start = now  # the clock jumped back (a simulator reset): plan on the new timeline now
+            if now >= next_start:
+                next_start = now + self._replan_period
+                self._guarded_cycle()
+            self._cycle_finished = time.monotonic()  # waiting for a paused /clock is not a stall
+
+    def _guarded_cycle(self) -> None:
+        try:
+            self._cycle()
+        except Exception as error:  # any: counted and reported, and the next cycle must still run
+            with self._lock:
+                self._problems["internal"] += 1
+            message = printable(f"inference worker failed: {type(error).__name__}: {error}", limit=1000)
+            if message != self._status.message:  # once per distinct failure, not once per cycle
+                self.get_logger().error(f"{message}\n{traceback.format_exc()}")
+            self._set_status(PolicyStatus.STATE_INTERNAL_ERROR, message)
 
     def _cycle(self) -> None:
         try:
@@ -203,7 +233,8 @@ class PolicyNode(Node):
             self._set_status(PolicyStatus.STATE_WAITING_FOR_INPUTS, f"waiting for {', '.join(missing)}")
             return None
         now = self._now()
-        stale = [key for key in needed[1:] if now - inputs[key].arrival > self._input_timeout]
+        # An arrival after now is from before the clock jumped back (a simulator reset): not fresh either.
+        stale = [key for key in needed[1:] if not 0.0 <= now - inputs[key].arrival <= self._input_timeout]
         if stale:
             raise self._problem("stale", f"no fresh {', '.join(stale)} within {self._input_timeout:g} s")
         instruction = self._validate_instruction(inputs["instruction"].msg.data)
@@ -237,32 +268,53 @@ class PolicyNode(Node):
         return state
 
     def _observation_time(self, msg: JointState, arrival: float) -> float:
-        """The joint state's stamp, which the chunk carries to the executor, checked against its arrival on
-        this node's clock: a stamp from 1970 or 2038 would make every chunk stale or 'from the future'."""
+        """The joint state's stamp, which the chunk carries to the executor: on the robot's clock, so the
+        executor compensates latency right even when this host's clock differs (measured and reported, up to
+        ``max_clock_offset``). Refused: a stamp farther from this host's clock (1970, 2038), and one that
+        arrived later than its stream's stamps allow by more than ``input_timeout`` (a stale message)."""
         stamp = stamp_to_seconds(msg.header.stamp)
         if stamp == 0.0:
             return arrival  # some drivers leave the stamp at zero
-        if stamp > arrival + self._future_tolerance:
-            raise self._problem(
-                "joint_states", f"joint state stamped {stamp - arrival:.3f} s after it arrived; clocks differ?"
-            )
-        if stamp < arrival - self._input_timeout:
+        offset = arrival - stamp
+        if abs(offset) > self._max_clock_offset:
+            side = "behind" if offset > 0 else "ahead of"
             raise self._problem(
                 "joint_states",
-                f"joint state stamped {arrival - stamp:.3f} s before it arrived (input_timeout "
-                f"{self._input_timeout:g} s); clocks differ?",
+                f"joint state stamped {abs(offset):.3f} s {side} this host's clock, more than max_clock_offset "
+                f"({self._max_clock_offset:g} s): synchronise the hosts' clocks (chrony, PTP) or fix the driver's "
+                "stamps",
+            )
+        with self._lock:
+            late = self._clock_offset.delay(arrival, stamp)
+            estimate = self._clock_offset.estimate or 0.0
+        if late > self._input_timeout:
+            raise self._problem(
+                "joint_states",
+                f"joint state arrived {late:.3f} s later than its stream's stamps allow (input_timeout "
+                f"{self._input_timeout:g} s): a stale message",
+            )
+        if abs(estimate - self._reported_offset) > CLOCK_OFFSET_REPORTED_S:
+            self._reported_offset = estimate
+            self.get_logger().warn(
+                f"the joint states' stamps lie {estimate:+.3f} s from this host's clock (transport delay included): "
+                "the hosts' clocks differ. Chunks carry the robot's stamps, so the executor is unaffected; "
+                "synchronise the clocks anyway (chrony, PTP)"
             )
         return stamp
 
     def _image(self, msg: object) -> np.ndarray:
+        size = self._expected_image_size
+        refuse_other_sizes = size if self._preprocessing is ImagePreprocessing.REJECT else None  # before decoding
         if isinstance(msg, CompressedImage):
-            return compressed_image_to_rgb(msg, self._expected_image_size)
-        return image_to_rgb(msg, self._expected_image_size)
+            pixels = compressed_image_to_rgb(msg, refuse_other_sizes)
+        else:
+            pixels = image_to_rgb(msg, refuse_other_sizes)
+        return pixels if size is None else fit_to_size(pixels, size, self._preprocessing)
 
     def _convert(self, key: str, convert):
         try:
             return convert()
-        except InvalidInput as error:
+        except (InvalidInput, ImageSizeError) as error:
             raise self._problem(key, f"{key}: {error}") from error
 
     def _validate_instruction(self, text: str) -> str:
@@ -354,6 +406,7 @@ class PolicyNode(Node):
             latencies = np.asarray(self._latencies) * 1e3 if self._latencies else np.zeros(1)
             chunk_times = np.asarray(self._chunk_times)
             problems = dict(self._problems)
+            clock_offset = self._clock_offset.estimate
         recent = chunk_times[chunk_times > time.monotonic() - 10.0]
         state = {
             PolicyStatus.STATE_WAITING_FOR_INPUTS: "waiting_for_inputs",
@@ -373,6 +426,7 @@ class PolicyNode(Node):
             "inference_latency_ms_p99": float(np.percentile(latencies, 99)),
             "device": str(self._policy.device),
             "worker_alive": not fault,
+            "clock_offset_s": float("nan") if clock_offset is None else clock_offset,
             **ages,
             **{f"input_errors.{kind}": count for kind, count in problems.items()},
         }

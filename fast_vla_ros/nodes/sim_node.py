@@ -1,14 +1,21 @@
-"""sim_node: the MuJoCo arm behind the interfaces a ros2_control arm offers, in real time.
+"""sim_node: the MuJoCo arm behind the interfaces a ros2_control arm or Isaac Sim offers.
 
-Physics advances by the wall-clock time elapsed at each step tick, so the rest of the system sees
-an arm that moves at real speed; joint states and frames are stamped with this node's clock.
+Two ways to keep time. By default physics advances by the wall-clock time elapsed at each step tick, so
+the rest of the system sees an arm that moves at real speed; joint states and frames are stamped with
+this node's clock. With ``publish_clock`` it runs as Gazebo and Isaac Sim do: fixed steps of
+1/``step_rate`` simulated seconds, ``real_time_factor`` times as fast as the wall clock (slower when the
+machine cannot keep up), the simulated time published on ``/clock`` and stamped on every message, for
+nodes started with ``use_sim_time: true``. Frames are rendered every 1/``camera_rate`` of that time.
 
 Interfaces:
   subscribes  /<forward_controller>/commands (std_msgs/Float64MultiArray, ordered as ``joint_names``)
               /<trajectory_controller>/joint_trajectory (trajectory_msgs/JointTrajectory)
+              <joint_command_topic> (sensor_msgs/JointState: positions by name, as Isaac Sim's articulation
+              controller takes them; velocities and efforts are not used by the position servos)
   publishes   joint_states (sensor_msgs/JointState), camera/<name>/image_raw (sensor_msgs/Image, rgb8),
               ~/success (std_msgs/Bool, 5 Hz), ~/instruction (std_msgs/String, transient local, each episode),
-              and the same on instruction (the policy's topic) when ``forward_instruction`` is set
+              and the same on instruction (the policy's topic) when ``forward_instruction`` is set,
+              /clock (rosgraph_msgs/Clock, every step)                                  [publish_clock]
   services    ~/reset (std_srvs/Trigger): new episode of parameter ``task`` with seed ``seed``; the response
               message is the task's instruction
 Every episode, the one at start-up included, takes the seed in parameter ``seed`` and advances it by one,
@@ -24,16 +31,24 @@ import time
 
 import numpy as np
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from fast_vla_ros.data.joint_trajectory import JointTrajectoryFollower
-from fast_vla_ros.nodes.conversions import rgb_to_image, stamp_to_seconds
+from fast_vla_ros.nodes.conversions import (
+    InvalidInput,
+    joint_positions,
+    rgb_to_image,
+    seconds_to_stamp,
+    stamp_to_seconds,
+)
 from fast_vla_ros.nodes.node_main import run_node
 from fast_vla_ros.nodes.reset_hold import ResetHold
 from fast_vla_ros.sim.simulator import ArmSimulator
@@ -56,6 +71,9 @@ class SimNode(Node):
         trajectory = self.declare_parameter("trajectory_controller", "joint_trajectory_controller").value
         forward_instruction = self.declare_parameter("forward_instruction", False).value
         hold_arm_on_reset = self.declare_parameter("hold_arm_on_reset", False).value
+        joint_command = self.declare_parameter("joint_command_topic", "/joint_command").value
+        publish_clock = bool(self.declare_parameter("publish_clock", False).value)
+        real_time_factor = float(self.declare_parameter("real_time_factor", 1.0).value)
         if self._task not in TASK_FAMILIES:
             raise ValueError(f"unknown task '{self._task}'; known tasks are {sorted(TASK_FAMILIES)}")
         for name, rate in (("step_rate", step_rate), ("camera_rate", camera_rate)):
@@ -63,6 +81,13 @@ class SimNode(Node):
                 raise ValueError(f"parameter {name} must be positive (Hz), got {rate}")
         if len(image_size) != 2 or min(image_size) <= 0:
             raise ValueError(f"parameter image_size must be [height, width], both positive, got {image_size}")
+        if not (real_time_factor > 0 and np.isfinite(real_time_factor)):
+            raise ValueError(f"real_time_factor must be > 0, got {real_time_factor}")
+        if real_time_factor != 1.0 and not publish_clock:
+            raise ValueError(
+                f"real_time_factor {real_time_factor:g} needs publish_clock: true (and use_sim_time: true on the "
+                "other nodes): on the wall clock the arm must move at real speed"
+            )
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self._sim = ArmSimulator(image_size=(int(image_size[0]), int(image_size[1])))
@@ -72,6 +97,10 @@ class SimNode(Node):
             name: self.create_publisher(Image, f"camera/{name}/image_raw", qos_profile_sensor_data)
             for name in self._sim.camera_names
         }
+        self._clock_publisher = self.create_publisher(ClockMsg, "/clock", 10) if publish_clock else None
+        self._steps = 0  # of simulated time published on /clock: it starts at 0, as Gazebo's and Isaac's do
+        self._step_s = 1.0 / step_rate
+        self._frame_period, self._next_frame = 1.0 / camera_rate, -np.inf
         self._success = self.create_publisher(Bool, "~/success", 10)
         self._instructions = [self.create_publisher(String, "~/instruction", LATCHED)]
         if forward_instruction:
@@ -79,15 +108,19 @@ class SimNode(Node):
         self._hold = ResetHold(self) if hold_arm_on_reset else None
         self.create_subscription(Float64MultiArray, f"/{forward}/commands", self._on_forward_command, 10)
         self.create_subscription(JointTrajectory, f"/{trajectory}/joint_trajectory", self._on_trajectory, 10)
+        joint_command_subscription = self.create_subscription(JointState, joint_command, self._on_joint_command, 10)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self._reset_episode()
         self._last_step = time.monotonic()
-        self.create_timer(1.0 / step_rate, self._on_step)
-        self.create_timer(1.0 / camera_rate, self._on_camera)
-        self.create_timer(0.2, self._on_success)
+        # The steps are paced by the steady clock: this node makes the simulated time, it cannot wait on it.
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(self._step_s / real_time_factor, self._on_step, clock=steady)
+        self.create_timer(0.2, self._on_success, clock=steady)
+        timing = f"simulated time on /clock at {real_time_factor:g}x real time" if publish_clock else "wall time"
         self.get_logger().info(
             f"ready: joints {list(self._sim.joint_names)}, cameras {list(self._cameras)} at {camera_rate:g} Hz, "
-            f"commands on /{forward}/commands or /{trajectory}/joint_trajectory"
+            f"{timing}; commands on /{forward}/commands, /{trajectory}/joint_trajectory or "
+            f"{joint_command_subscription.topic_name}"
         )
 
     def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
@@ -104,6 +137,9 @@ class SimNode(Node):
         return SetParametersResult(successful=True)
 
     def _now(self) -> float:
+        """The time this node stamps with: the simulated time it publishes, or its clock."""
+        if self._clock_publisher is not None:
+            return self._steps * self._step_s  # a product, not a running sum: no rounding drift over hours
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _reset_episode(self) -> str:
@@ -136,6 +172,15 @@ class SimNode(Node):
         except ValueError as error:
             self.get_logger().warn(f"forward command ignored: {error}")
 
+    def _on_joint_command(self, msg: JointState) -> None:
+        if not self._accepts_commands():
+            return
+        try:
+            self._sim.set_joint_targets(joint_positions(msg, self._sim.joint_names))
+            self._follower.clear()
+        except (InvalidInput, ValueError) as error:
+            self.get_logger().warn(f"joint command ignored: {error}")
+
     def _on_trajectory(self, msg: JointTrajectory) -> None:
         if not self._accepts_commands():
             return
@@ -157,17 +202,28 @@ class SimNode(Node):
         self._last_step = now_monotonic
         targets = self._follower.target(self._now(), self._sim.joint_targets())
         self._sim.set_joint_targets(targets)
-        self._sim.advance(elapsed)
+        if self._clock_publisher is not None:
+            self._sim.advance(self._step_s)
+            self._steps += 1
+            self._clock_publisher.publish(ClockMsg(clock=seconds_to_stamp(self._now())))
+        else:
+            self._sim.advance(elapsed)
+        now = self._now()
         msg = JointState(
             name=list(self._sim.joint_names),
             position=self._sim.joint_positions().tolist(),
             velocity=self._sim.joint_velocities().tolist(),
         )
-        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.stamp = seconds_to_stamp(now)
         self._joint_states.publish(msg)
+        if now >= self._next_frame:
+            self._next_frame += self._frame_period
+            if self._next_frame <= now:  # the first frame, or after a stall: no frames rendered to catch up
+                self._next_frame = now + self._frame_period
+            self._publish_frames(now)
 
-    def _on_camera(self) -> None:
-        stamp = self.get_clock().now().to_msg()
+    def _publish_frames(self, now: float) -> None:
+        stamp = seconds_to_stamp(now)
         for name, publisher in self._cameras.items():
             publisher.publish(rgb_to_image(self._sim.render(name), stamp, f"{name}_camera_optical_frame"))
 

@@ -281,3 +281,39 @@ def test_a_future_stamp_neither_passes_nor_keeps_the_joint_state_fresh(limits):
     assert scheduler.update_joint_state(limits.joint_names, home(limits), 0.05, received=0.04)
     assert scheduler.tick(0.14).status is Status.TRACKING
     assert scheduler.tick(0.16).hold_reason is HoldReason.JOINT_STATE_STALE
+
+
+def test_a_clock_jumping_back_holds_without_a_jump_and_recovers_on_the_new_timeline(limits):
+    """A simulator reset rewinds /clock from 100 s to 0.5 s while the arm tracks: the executor drops the old
+    timeline's chunks, decelerates to a hold within the step limits, refuses the old timeline's chunks as
+    from the future, and tracks again once joint states and a chunk of the new timeline arrive."""
+    scheduler = armed_scheduler(limits, now=100.0)
+    moving = ramp_chunk(limits, home(limits), 100.0, 5 * SLOW, horizon=100)
+    assert scheduler.add_chunk(moving, 100.0)
+    commands = run_ticks(scheduler, limits, 100.0, 20)
+    assert commands[-1].status is Status.TRACKING
+    jumped = scheduler.tick(0.5)
+    assert jumped.status is Status.HOLDING and jumped.hold_reason is HoldReason.CLOCK_JUMPED_BACK
+    assert scheduler.counters()["clock_jumped_back"] == 1
+    assert np.abs(jumped.positions - commands[-1].positions).max() <= 5 * SLOW + 1e-9, "the hold jumped"
+    old = ramp_chunk(limits, home(limits), 100.3, SLOW)
+    verdict = scheduler.add_chunk(old, 0.52)
+    assert not verdict and verdict.reason is RejectReason.FROM_FUTURE
+    held = scheduler.tick(0.52)
+    assert held.status is Status.HOLDING and held.hold_reason is HoldReason.JOINT_STATE_STALE
+    assert scheduler.update_joint_state(limits.joint_names, held.positions, 0.54)
+    assert scheduler.tick(0.54).hold_reason is HoldReason.NO_CHUNK
+    assert scheduler.add_chunk(ramp_chunk(limits, held.positions, 0.54, SLOW, horizon=50), 0.55)
+    resumed = run_ticks(scheduler, limits, 0.56, 30)
+    assert resumed[-1].status is Status.TRACKING
+    steps = np.diff(np.stack([c.positions for c in [commands[-1], jumped, held, *resumed]]), axis=0)
+    assert np.abs(steps).max() <= scheduler.config.safety.max_step + 1e-9
+
+
+def test_a_disarmed_executor_cannot_arm_from_a_joint_state_of_the_old_timeline(limits):
+    scheduler = ChunkScheduler(limits)
+    assert scheduler.update_joint_state(limits.joint_names, home(limits), 100.0)
+    scheduler.tick(100.0)
+    scheduler.tick(0.5)
+    verdict = scheduler.arm(0.5)
+    assert not verdict and verdict.reason is RejectReason.NO_JOINT_STATE

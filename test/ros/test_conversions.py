@@ -69,7 +69,7 @@ def test_raw_image_round_trip_and_encodings():
     ("msg", "expected_shape", "reason"),
     [
         (Image(height=4, width=4, encoding="32FC1", step=16, data=bytes(64)), None, "unsupported image encoding"),
-        (Image(height=4, width=4, encoding="rgb8", step=12, data=bytes(47)), None, "data too short"),
+        (Image(height=4, width=4, encoding="rgb8", step=12, data=bytes(47)), None, "47 bytes, expected height 4"),
         (Image(height=4, width=4, encoding="rgb8", step=12, data=bytes(48)), (8, 8), "is 4x4, expected 8x8"),
         (Image(height=0, width=4, encoding="rgb8", step=12, data=b""), None, "empty"),
     ],

@@ -102,8 +102,8 @@ def test_policy_node_publishes_chunks_and_survives_bad_inputs(harness, spawn_pyt
         ("joint_state", JointState(name=["mystery_joint"] * 7, position=[0.0] * 7), "missing"),
         ("joint_state", JointState(name=[*names, names[0]], position=[*inputs.state, 1e6]), "duplicated"),
         ("joint_state", JointState(name=names, position=absurd.tolist()), "far outside the range"),
-        ("stamp_offset", 3e8, "after it arrived; clocks differ"),  # stamped in 2036
-        ("stamp_offset", -1.7e9, "before it arrived"),  # stamped in 1973
+        ("stamp_offset", 3e8, "ahead of this host's clock, more than max_clock_offset"),  # stamped in 2036
+        ("stamp_offset", -1.7e9, "behind this host's clock"),  # stamped in 1973
         ("wrist", Image(height=224, width=224, encoding="32FC1", step=896, data=bytes(224 * 896)),
          "unsupported image encoding"),
         ("wrist", rgb_to_image(np.zeros((100, 120, 3), np.uint8), Time(), "wrist"), "expected 224x224"),
@@ -162,3 +162,23 @@ def test_policy_node_publishes_chunks_and_survives_bad_inputs(harness, spawn_pyt
     output, _ = policy.communicate(timeout=30)
     assert "\x1b[31m" not in output and not any(line.startswith("[ERROR] forged") for line in output.splitlines())
     assert "\\x1b[31mtouch the red cube\\r\\n[ERROR] forged line" in output
+
+
+def test_a_640x480_camera_is_letterboxed_under_resize_with_pad(harness, spawn_python):
+    """A RealSense-sized camera needs no extra node: image_preprocessing resize_with_pad fits its frames to the
+    policy's 224x224 (the default, reject, refuses them: see the test above)."""
+    with ArmSimulator(image_size=(480, 640)) as sim:
+        instruction = sim.reset("touch", 3)
+        scene = ({name: sim.render(name) for name in sim.camera_names}, sim.joint_positions(), sim.joint_names,
+                 instruction)  # fmt: skip
+    policy = spawn_python("-m", "fast_vla_ros.nodes.policy_node", "--ros-args", "--params-file", "config/sim.yaml",
+                          "-p", f"camera_topics:=['{SCENE_TOPIC}', '/camera/wrist/image_raw']",
+                          "-p", "image_preprocessing:=resize_with_pad")  # fmt: skip
+    inputs = Inputs(harness, scene)
+    chunks: list[ActionChunkMsg] = harness.record(ActionChunkMsg, "/action_chunk")
+    statuses: list[PolicyStatus] = harness.record(PolicyStatus, "/policy_node/status")
+    inputs.instruction_pub.publish(String(data=inputs.instruction))
+    harness.spin_until(lambda: len(chunks) >= 2, CHUNK_TIMEOUT_S, what="chunks from 640x480 frames")
+    assert statuses[-1].state == PolicyStatus.STATE_RUNNING, statuses[-1].message
+    assert np.all(np.isfinite(chunks[-1].positions))
+    assert policy.poll() is None
