@@ -22,10 +22,10 @@ what ``cv_bridge::toCvCopy(msg, "rgb8")`` does:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
-from typing import Any
 
 
 class ImageEncodingError(ValueError):

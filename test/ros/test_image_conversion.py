@@ -11,8 +11,8 @@ import pytest
 from PIL import Image as PilImage
 from sensor_msgs.msg import CompressedImage, Image
 
-from fast_vla_ros.nodes.conversions import InvalidInput, compressed_image_to_rgb, image_to_rgb
 from fast_vla_ros.data.image_encodings import ENCODINGS
+from fast_vla_ros.nodes.conversions import InvalidInput, compressed_image_to_rgb, image_to_rgb
 from fast_vla_ros.nodes.image_preprocessing import ImagePreprocessing, ImageSizeError, fit_to_size
 
 RNG = np.random.default_rng(7)
