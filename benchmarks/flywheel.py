@@ -30,6 +30,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # sys.path and put the repository root there instead.
 sys.path[:] = [str(REPO_ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != REPO_ROOT / "benchmarks"]
 
+from fast_vla_ros.demo.episode_runner import NODE_OVERRIDES  # noqa: E402
 from fast_vla_ros.nodes.loopback_dds import domain_id_for_process, loopback_dds_environment  # noqa: E402
 
 CAMERA_RATE = 30.0
@@ -65,7 +66,9 @@ def record(episodes: int, task: str, seed: int, out: Path) -> dict:
     statuses: list[str] = []
     node.create_subscription(String, "/expert_teleop_node/status", lambda m: statuses.append(m.data), 10)
     try:
-        processes.start("sim_node", REPO_ROOT / "config" / "sim.yaml", {"camera_rate": str(CAMERA_RATE)})
+        # the teleop operates the episodes: sim_node neither forwards instructions nor holds the arm on reset
+        sim_overrides = {**NODE_OVERRIDES["sim_node"], "camera_rate": str(CAMERA_RATE)}
+        processes.start("sim_node", REPO_ROOT / "config" / "sim.yaml", sim_overrides)
         processes.start("recorder_node", params)
         began = time.monotonic()
         processes.start("expert_teleop_node", params)

@@ -57,6 +57,7 @@ from fast_vla_ros.demo.command_audit import (  # noqa: E402
     tick_gaps,
     while_stopped,
 )
+from fast_vla_ros.demo.episode_runner import NODE_OVERRIDES  # noqa: E402
 from fast_vla_ros.demo.processes import NodeProcesses  # noqa: E402
 from fast_vla_ros.nodes.loopback_dds import domain_id_for_process, loopback_dds_environment  # noqa: E402
 
@@ -307,7 +308,9 @@ def measure(seconds: float, class_names: list[str] | None, seed: int, out: Path)
     os.environ.update(env)
     started = time.monotonic()
     processes = NodeProcesses(env, out / "logs", REPO_ROOT)
-    for node, overrides in (("sim_node", {}), (EXECUTOR, {}), ("policy_node", POLICY_CAMERAS)):
+    # The campaign operates the episodes itself (arming after a reset), as the demo does: sim_node must not
+    # disarm and re-arm the executor behind the command audit's back.
+    for node, overrides in (("sim_node", NODE_OVERRIDES["sim_node"]), (EXECUTOR, {}), ("policy_node", POLICY_CAMERAS)):
         processes.start(node, PARAMS_FILE, overrides)
     context = Context()
     rclpy.init(context=context)

@@ -37,6 +37,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # sys.path and put the repository root there instead.
 sys.path[:] = [str(REPO_ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != REPO_ROOT / "benchmarks"]
 
+from fast_vla_ros.demo.episode_runner import NODE_OVERRIDES  # noqa: E402
 from fast_vla_ros.machine import describe_machine, machine_line  # noqa: E402
 from fast_vla_ros.nodes.loopback_dds import domain_id_for_process, loopback_dds_environment  # noqa: E402
 
@@ -95,7 +96,7 @@ def measure(mode: str, seconds: float, task: str, seed: int, out: Path) -> dict[
     os.environ.update(env)
     processes = NodeProcesses(env, out / "logs" / mode, REPO_ROOT)
     for node in ("sim_node", "chunk_executor_node", "policy_node"):
-        processes.start(node, PARAMS, MODES[mode].get(node))
+        processes.start(node, PARAMS, {**NODE_OVERRIDES.get(node, {}), **MODES[mode].get(node, {})})
     context = Context()
     rclpy.init(context=context)
     runner = EpisodeRunner(context, processes.check_alive)
@@ -166,7 +167,7 @@ def measure_two_hosts(seconds: float, out: Path) -> tuple[dict | None, str]:
     env = loopback_dds_environment(domain_id_for_process())
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     with TwoHostLoop(env, out / "two_host", REPO_ROOT) as loop:
-        loop.robot.start("sim_node", PARAMS)
+        loop.robot.start("sim_node", PARAMS, NODE_OVERRIDES["sim_node"])
         loop.robot.start("chunk_executor_node", PARAMS, {"diagnostics_period": "0.05"})
         loop.policy.start("policy_node", PARAMS)
         result = loop.probe("--seconds", str(seconds), "--cut", f"{loop.link.a.namespace}:{loop.link.a.interface}")

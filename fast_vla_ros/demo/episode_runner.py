@@ -29,7 +29,7 @@ from fast_vla_ros.nodes.conversions import image_to_rgb
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 # Parameters beside config/sim.yaml for the nodes this runner operates: it disarms, resets and arms by
 # itself, so sim_node must not hold the arm across resets as well (fast_vla_ros/nodes/reset_hold.py).
-NODE_OVERRIDES: dict[str, dict[str, str]] = {"sim_node": {"hold_arm_on_reset": "false"}}
+NODE_OVERRIDES: dict[str, dict[str, str]] = {"sim_node": {"hold_arm_on_reset": "false", "forward_instruction": "false"}}
 
 
 @dataclass

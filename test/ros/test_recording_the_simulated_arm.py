@@ -26,6 +26,7 @@ from fast_vla_ros.data.bag_import import import_bag
 from fast_vla_ros.data.episode_dataset import EpisodeDataset
 from fast_vla_ros.data.recording_config import load_recording_config
 from fast_vla_ros.data.training_chunks import TrainingChunks
+from fast_vla_ros.demo.episode_runner import NODE_OVERRIDES
 from fast_vla_ros.demo.processes import NodeProcesses
 from fast_vla_ros.policy.checkpoint import load_policy
 from fast_vla_ros.sim.expert import ScriptedExpert
@@ -105,7 +106,9 @@ def recorded(ros_env, tmp_path_factory):
     statuses = harness.record(String, "/expert_teleop_node/status")
     bag = BagRecorder(harness, tmp_path / "session_bag")
     try:
-        processes.start("sim_node", SIM_PARAMS, {"camera_rate": "30.0", "image_size": f"[{IMAGE},{IMAGE}]"})
+        # the teleop operates the episodes: sim_node neither forwards instructions nor holds the arm on reset
+        overrides = {**NODE_OVERRIDES["sim_node"], "camera_rate": "30.0", "image_size": f"[{IMAGE},{IMAGE}]"}
+        processes.start("sim_node", SIM_PARAMS, overrides)
         processes.start("recorder_node", params)
         sensors = ["/joint_states", "/camera/scene/image_raw", "/camera/wrist/image_raw"]
         harness.spin_until(lambda: all(bag.counts.get(t) for t in sensors), what="the bag recording the sim")

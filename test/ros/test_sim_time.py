@@ -14,7 +14,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool
 
-from fast_vla_ros.demo.episode_runner import EpisodeRunner
+from fast_vla_ros.demo.episode_runner import NODE_OVERRIDES, EpisodeRunner
 from fast_vla_ros.demo.processes import NodeProcesses
 from fast_vla_ros.msg import ActionChunk as ActionChunkMsg
 from fast_vla_ros.nodes.conversions import action_chunk_to_msg, seconds_to_stamp, stamp_to_seconds
@@ -101,7 +101,9 @@ def sim_time_loop(request, ros_env, tmp_path_factory) -> Iterator[tuple[EpisodeR
 
     factor = request.param
     processes = NodeProcesses(ros_env, tmp_path_factory.mktemp("logs"), REPO_ROOT)
-    processes.start("sim_node", PARAMS, {"publish_clock": "true", "real_time_factor": str(factor)})
+    processes.start(
+        "sim_node", PARAMS, {**NODE_OVERRIDES["sim_node"], "publish_clock": "true", "real_time_factor": str(factor)}
+    )
     for node in ("chunk_executor_node", "policy_node"):
         processes.start(node, PARAMS, {"use_sim_time": "true"})
     context = Context()

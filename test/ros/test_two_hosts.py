@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from fast_vla_ros.demo.episode_runner import NODE_OVERRIDES
 from fast_vla_ros.demo.network_namespaces import namespaces_unavailable
 from fast_vla_ros.demo.two_hosts import TwoHostLoop
 
@@ -31,7 +32,7 @@ def two_hosts(ros_env, tmp_path) -> Iterator[TwoHostLoop]:
     if UNAVAILABLE:
         pytest.skip(f"two hosts need network namespaces: {UNAVAILABLE}")
     with TwoHostLoop(ros_env, tmp_path, REPO_ROOT) as loop:
-        loop.robot.start("sim_node", PARAMS)
+        loop.robot.start("sim_node", PARAMS, NODE_OVERRIDES["sim_node"])
         loop.robot.start("chunk_executor_node", PARAMS, {"diagnostics_period": "0.05"})
         yield loop
 
