@@ -73,10 +73,14 @@ class SpinningThread:
 class LatestOnlyWorker(Generic[Item]):
     """Runs ``work(item)`` on a daemon thread for the newest item submitted; an item still waiting when a newer
     one arrives is dropped (a trajectory planned from an older state is of no use once a newer one exists).
-    An exception from ``work`` goes to ``on_error`` and the worker goes on."""
+    An exception from ``work`` goes to ``on_error`` and the worker goes on. ``priority`` > 0 runs the thread
+    SCHED_FIFO where permitted (a thread that holds the GIL a real-time thread waits for must not be preempted
+    by other processes)."""
 
-    def __init__(self, work: Callable[[Item], None], name: str, on_error: Callable[[Exception], None]) -> None:
-        self._work, self._on_error = work, on_error
+    def __init__(
+        self, work: Callable[[Item], None], name: str, on_error: Callable[[Exception], None], priority: int = 0
+    ) -> None:
+        self._work, self._on_error, self._priority = work, on_error, priority
         self._condition = threading.Condition()
         self._pending: Item | None = None
         self._stopping = False
@@ -89,6 +93,8 @@ class LatestOnlyWorker(Generic[Item]):
             self._condition.notify()
 
     def _run(self) -> None:
+        if self._priority > 0:
+            use_realtime_priority(self._priority)  # refused only where the caller's own request was refused too
         while True:
             with self._condition:
                 self._condition.wait_for(lambda: self._stopping or self._pending is not None)
