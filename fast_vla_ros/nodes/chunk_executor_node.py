@@ -179,7 +179,7 @@ class ChunkExecutorNode(Node):
         if refused is None:
             self.get_logger().info("control thread runs with SCHED_FIFO")
         else:
-            self.get_logger().warn(
+            self.get_logger().warning(
                 f"could not set SCHED_FIFO for the control thread ({refused}); ticks may jitter on a loaded "
                 "machine. Allow it with an rtprio limit (/etc/security/limits.conf) or CAP_SYS_NICE."
             )
@@ -259,7 +259,7 @@ class ChunkExecutorNode(Node):
         with self._scheduler_lock:
             self._scheduler.estop()
         if first:
-            self.get_logger().warn("E-STOP latched: commands stopped; call ~/reset_estop then ~/arm to resume")
+            self.get_logger().warning("E-STOP latched: commands stopped; call ~/reset_estop then ~/arm to resume")
 
     def _on_arm(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         if request.data:
@@ -290,7 +290,7 @@ class ChunkExecutorNode(Node):
         """Runs on the control thread: the scheduler's tick, then one command, unless stopped."""
         now = self._now()
         if self._tick_times and now < self._tick_times[-1]:
-            self.get_logger().warn(
+            self.get_logger().warning(
                 f"the clock jumped back {self._tick_times[-1] - now:.3f} s (a simulator reset?): active chunks "
                 "dropped; holding until joint states and a chunk of the new timeline arrive"
             )
@@ -366,7 +366,7 @@ class ChunkExecutorNode(Node):
     def _problem(self, message: str) -> None:
         """Log a rejected input once per distinct message (a bad stream must not flood the log)."""
         if message != self._last_problem:
-            self.get_logger().warn(message)
+            self.get_logger().warning(message)
         self._last_problem, self._last_problem_time = message, self._now()
 
     def _publish_diagnostics(self) -> None:

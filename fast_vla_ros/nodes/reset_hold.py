@@ -126,7 +126,7 @@ class ResetHold:
             return
         if time.monotonic() > handover.deadline:
             self._handover = None
-            self._node.get_logger().warn(
+            self._node.get_logger().warning(
                 f'the executor was not armed again for "{handover.instruction}" within {REARM_TIMEOUT_S:g} s '
                 f"({handover.refusal or 'the policy did not plan for it'}): the arm stays disarmed; arm it with "
                 "the executor's ~/arm service"
