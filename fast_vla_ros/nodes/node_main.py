@@ -47,7 +47,7 @@ def run_node(make_node: Callable[[], Node], name: str, args: list[str] | None = 
             return 2
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        signals.serve(executor)
+        signals.serve(node.create_guard_condition(lambda: None).trigger)
         while not signals.requested:
             executor.spin_once()
     except (KeyboardInterrupt, ExternalShutdownException):

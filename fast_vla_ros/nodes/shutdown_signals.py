@@ -9,7 +9,9 @@ group and ``ros2 launch`` forwards its own SIGINT), so the second one used to la
 context shut down last, and every later signal is ignored.
 
 Python runs signal handlers in the main thread only between bytecodes, never while it waits inside
-rcl for work; the C-level handler's write to a wakeup pipe is what wakes the executor.
+rcl for work; the C-level handler's write to a wakeup pipe is what wakes the spin loop. The wake must
+be work the executor hands out (a guard condition with a callback): ``Executor.wake()`` only makes it
+rebuild its wait set and wait again, so a node with nothing arriving never returned from ``spin_once``.
 """
 
 from __future__ import annotations
@@ -17,9 +19,8 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Callable
 from enum import Enum
-
-from rclpy.executors import Executor
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -36,8 +37,8 @@ class ShutdownSignals:
     def __init__(self) -> None:
         self._requested = threading.Event()
         self._phase = _Phase.STARTING
-        self._executor: Executor | None = None
-        # No wake() on an executor being shut down. Reentrant: the handler may run while main holds it.
+        self._wake: Callable[[], None] | None = None
+        # No wake on an executor being shut down. Reentrant: the handler may run while main holds it.
         self._phase_lock = threading.RLock()
 
     def install(self) -> None:
@@ -53,10 +54,11 @@ class ShutdownSignals:
     def requested(self) -> bool:
         return self._requested.is_set()
 
-    def serve(self, executor: Executor) -> None:
-        """From now on a signal wakes ``executor`` and the loop checking :attr:`requested` ends."""
+    def serve(self, wake: Callable[[], None]) -> None:
+        """From now on a signal calls ``wake`` (which must make the spin loop's ``spin_once`` return) and the
+        loop checking :attr:`requested` ends."""
         with self._phase_lock:
-            self._executor = executor
+            self._wake = wake
             self._phase = _Phase.SPINNING
 
     def ignore(self) -> None:
@@ -81,4 +83,4 @@ class ShutdownSignals:
             self._requested.set()
             with self._phase_lock:
                 if self._phase is _Phase.SPINNING:
-                    self._executor.wake()
+                    self._wake()

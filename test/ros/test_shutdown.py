@@ -121,3 +121,20 @@ def test_an_armed_executor_makes_a_trajectory_controller_hold_when_it_stops(harn
         process.kill()
     assert outcome.clean, outcome.output[-3000:]
     harness.spin_until(lambda: any(not t.points for t in trajectories[before:]), what="the stop trajectory")
+
+
+@pytest.mark.parametrize("pattern", ["sigint", "sigterm"])
+def test_a_node_with_nothing_arriving_still_ends_on_a_signal(pattern, harness, ros_env):
+    """expert_teleop_node alone (no simulator, no recorder) has no timer and receives nothing: its spin loop
+    only returns for the signal's own wake-up (it used to wait forever)."""
+    from rcl_interfaces.srv import ListParameters
+
+    process = node_process("expert_teleop_node", ["-p", 'recorder_node:=""'], ros_env, REPO_ROOT)
+    try:
+        # a service is answered only from the spin loop: past this the node is spinning
+        harness.call(ListParameters, "/expert_teleop_node/list_parameters", ListParameters.Request())
+        process.signal_group(pattern)
+        outcome = process.wait_for_exit(pattern)
+    finally:
+        process.kill()
+    assert outcome.clean, outcome.output[-3000:]
