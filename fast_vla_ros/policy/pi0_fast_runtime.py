@@ -16,7 +16,8 @@ Where we differ from LeRobot, on purpose:
   attended, and drops the rest, as it did.
 - Legacy ``pi0fast`` turned the generated ids into text and back before decoding them; we decode the ids
   the model chose.
-- On CUDA the whole network runs in bfloat16 (LeRobot keeps the vision tower and norms in float32).
+- On CUDA the whole network runs in bfloat16 (LeRobot keeps the vision tower and norms in float32); on
+  CPU in the precision the file stores (bfloat16 for published checkpoints), unless ``dtype`` says otherwise.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from fast_vla_ros.policy.lerobot_checkpoint import (
     find_text_tokenizer,
     read_checkpoint,
 )
-from fast_vla_ros.policy.lerobot_weights import load_network
+from fast_vla_ros.policy.lerobot_weights import load_network, stored_dtype
 from fast_vla_ros.policy.model import image_size, image_tokens_per_camera
 from fast_vla_ros.policy.pi0_fast_images import to_siglip_pixels
 from fast_vla_ros.policy.pi0_fast_prompt import PI0_FAST, Pi0FastPrompt, single_id
@@ -293,7 +294,12 @@ def load_pi0_fast(
         raise CheckpointError(f"{fast_dir}: cannot load the FAST processor ({error})") from error
     vocab = load_vocabulary(checkpoint, find_text_tokenizer(directory, text_tokenizer_dirs), fast)
     target_device, default_dtype = select_device(device)
-    model = load_network(checkpoint.weights, checkpoint.weights_prefix, dtype or default_dtype)
+    if dtype is None and target_device.type == "cpu":
+        # The file's own precision: bfloat16 for published checkpoints, 6 GB where float32 would take 12 GB,
+        # so a 24 GB machine holds the 3 B network without swapping.
+        dtype = stored_dtype(checkpoint.weights, checkpoint.weights_prefix)
+    dtype = dtype or default_dtype
+    model = load_network(checkpoint.weights, checkpoint.weights_prefix, dtype)
     rows = model.config.text_config.vocab_size
     if rows != vocab.vocab_size or model.config.image_token_id != vocab.image_id:
         raise CheckpointError(
@@ -301,6 +307,4 @@ def load_pi0_fast(
             f"(image placeholder {model.config.image_token_id}) "
             f"but the text tokenizer has {vocab.vocab_size} ids (<image> {vocab.image_id})"
         )
-    return Pi0FastPolicy(
-        model, vocab, fast, checkpoint, embodiment, target_device, dtype or default_dtype, temperature, seed
-    )
+    return Pi0FastPolicy(model, vocab, fast, checkpoint, embodiment, target_device, dtype, temperature, seed)
