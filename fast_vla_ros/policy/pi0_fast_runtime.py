@@ -38,6 +38,7 @@ from fast_vla_ros.policy.embodiment import Embodiment, EmbodimentError
 from fast_vla_ros.policy.errors import CheckpointError, ObservationError
 from fast_vla_ros.policy.lerobot_checkpoint import (
     IMAGE_PREFIX,
+    SENTENCEPIECE_FILE,
     LeRobotCheckpoint,
     find_fast_processor,
     find_text_tokenizer,
@@ -48,6 +49,7 @@ from fast_vla_ros.policy.model import image_size, image_tokens_per_camera
 from fast_vla_ros.policy.pi0_fast_images import to_siglip_pixels
 from fast_vla_ros.policy.pi0_fast_prompt import PI0_FAST, Pi0FastPrompt, single_id
 from fast_vla_ros.policy.runtime import PolicyResult, StageTimes, select_device
+from fast_vla_ros.policy.sentencepiece_tokenizer import load_sentencepiece
 from fast_vla_ros.policy.vocabulary import PromptVocabulary
 from fast_vla_ros.tokenizers.base import DecodeStatus
 from fast_vla_ros.tokenizers.fast import FastTokenizer
@@ -249,10 +251,13 @@ class Pi0FastPolicy:
 
 def load_vocabulary(checkpoint: LeRobotCheckpoint, tokenizer_file: Path, fast: FastTokenizer) -> PromptVocabulary:
     """The PaliGemma text tokenizer with the checkpoint's action-token mapping (``vocab_size - 1 - skip - t``)."""
-    try:
-        tokenizer = Tokenizer.from_file(str(tokenizer_file))
-    except Exception as error:  # tokenizers raises a bare Exception for malformed files
-        raise CheckpointError(f"{tokenizer_file}: not a Hugging Face tokenizers file ({error})") from error
+    if tokenizer_file.name == SENTENCEPIECE_FILE:
+        tokenizer = load_sentencepiece(tokenizer_file)
+    else:
+        try:
+            tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        except Exception as error:  # tokenizers raises a bare Exception for malformed files
+            raise CheckpointError(f"{tokenizer_file}: not a Hugging Face tokenizers file ({error})") from error
     # LeRobot and openpi count the base vocabulary (257 152 for PaliGemma), not the added <image>.
     size = tokenizer.get_vocab_size(with_added_tokens=False)
     try:
