@@ -2,18 +2,22 @@
 
 No published weights can be downloaded here, so the benchmark writes a PaliGemma-3B-shaped network
 (SigLIP-So400m + Gemma-2B, 257 152-id vocabulary) with random bfloat16 weights in LeRobot's
-``pi0_fast`` layout under ``--out`` (once, about 6 GB; reused afterwards), with a stand-in PaliGemma
-text tokenizer of the real size and the real FAST+ files from ``../shared/data/fast_plus``. Each device
-is then measured in a fresh child process (so its peak memory is the loader's and the runtime's alone):
-``load_s`` (``load_policy`` until ready), ``peak_memory_gb`` (the child's peak resident memory; on CUDA
-also the allocator's peak), and ``--chunks`` chunks after one warm-up. Random weights never write the
-end marker, so every chunk decodes the checkpoint's bound of ``--tokens`` action tokens (60: a long
-FAST chunk) and reports no chunk: the latency is that of the longest sequence the checkpoint allows.
+``pi0_fast`` layout under ``--out`` (once, about 6 GB, in a child process whose peak memory is reported;
+reused afterwards), with the stand-in PaliGemma text tokenizer of the real size and the real FAST+ files
+from ``../shared/data/fast_plus``. Each device is then measured in a fresh child process: ``load_s``
+(``load_pi0_fast``, the loader ``policy_node`` uses, until ready), ``peak_memory_gb`` (the child's peak
+resident memory, which also counts the file pages safetensors maps while loading),
+``peak_anonymous_memory_gb`` (the part a machine must hold without swap) and, on CUDA, the allocator's
+peak; then ``--warmup`` untimed chunks and ``--chunks`` timed ones, split into stages (preprocess,
+prefill, decode, detokenize). Random weights never write the end marker, so every chunk decodes the
+bound of ``--tokens`` action tokens (written into the checkpoint's ``max_decoding_steps`` each run; 60 is
+a long FAST chunk) and reports no chunk: the latency is that of a chunk of ``--tokens`` tokens.
 
     python benchmarks/pretrained.py --json out/pretrained.json           # cpu, and cuda when present
     python benchmarks/pretrained.py --size tiny --chunks 2                # plumbing check, seconds
 
-On CPU the network runs in bfloat16 (``--cpu-dtype``): in float32 a 3 B model needs 12 GB.
+On CPU the network runs in the file's precision, bfloat16, as ``policy_node`` runs it (``--cpu-dtype
+float32`` would need 12 GB for the weights alone).
 """
 
 from __future__ import annotations
