@@ -10,11 +10,17 @@ resident memory, which also counts the file pages safetensors maps while loading
 ``peak_anonymous_memory_gb`` (the part a machine must hold without swap) and, on CUDA, the allocator's
 peak; then ``--warmup`` untimed chunks and ``--chunks`` timed ones, split into stages (preprocess,
 prefill, decode, detokenize). Random weights never write the end marker, so every chunk decodes the
-bound of ``--tokens`` action tokens (written into the checkpoint's ``max_decoding_steps`` each run; 60 is
-a long FAST chunk) and reports no chunk: the latency is that of a chunk of ``--tokens`` tokens.
+bound of ``--tokens`` action tokens (written into the checkpoint's ``max_decoding_steps`` each run) and
+reports no chunk: the latency is that of a chunk of ``--tokens`` tokens, and ``decode_ms_per_token``
+gives any other length (a long FAST chunk is about 60).
+
+The defaults (2 timed chunks, no warm-up, 20 tokens) keep the CPU run under 25 minutes here: on a CPU
+without AVX512-BF16 or AMX, bfloat16 matrix products are emulated and one 3 B prefill of ~560 positions
+takes minutes, against which one-time start-up costs are negligible. On CUDA ask for more
+(``--chunks 20 --warmup 2 --tokens 60``).
 
     python benchmarks/pretrained.py --json out/pretrained.json           # cpu, and cuda when present
-    python benchmarks/pretrained.py --size tiny --chunks 2                # plumbing check, seconds
+    python benchmarks/pretrained.py --size tiny --chunks 5 --warmup 1     # plumbing check, seconds
 
 On CPU the network runs in the file's precision, bfloat16, as ``policy_node`` runs it (``--cpu-dtype
 float32`` would need 12 GB for the weights alone).
@@ -224,9 +230,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="paligemma-3b")
     parser.add_argument("--out", type=Path, help="checkpoint directory (default out/pretrained_<size>)")
-    parser.add_argument("--tokens", type=int, default=60, help="action tokens per chunk (the decode bound)")
-    parser.add_argument("--chunks", type=int, default=3, help="timed chunks per device")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed chunks before them")
+    parser.add_argument("--tokens", type=int, default=20, help="action tokens per chunk (the decode bound)")
+    parser.add_argument("--chunks", type=int, default=2, help="timed chunks per device")
+    parser.add_argument("--warmup", type=int, default=0, help="untimed chunks before them")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (CPU)")
     parser.add_argument(
         "--cpu-dtype", choices=["bfloat16", "float32"], help="CPU precision (default: the file's, bfloat16)"
