@@ -2,18 +2,28 @@
 
 No published weights can be downloaded here, so the benchmark writes a PaliGemma-3B-shaped network
 (SigLIP-So400m + Gemma-2B, 257 152-id vocabulary) with random bfloat16 weights in LeRobot's
-``pi0_fast`` layout under ``--out`` (once, about 6 GB; reused afterwards), with a stand-in PaliGemma
-text tokenizer of the real size and the real FAST+ files from ``../shared/data/fast_plus``. Each device
-is then measured in a fresh child process (so its peak memory is the loader's and the runtime's alone):
-``load_s`` (``load_policy`` until ready), ``peak_memory_gb`` (the child's peak resident memory; on CUDA
-also the allocator's peak), and ``--chunks`` chunks after one warm-up. Random weights never write the
-end marker, so every chunk decodes the checkpoint's bound of ``--tokens`` action tokens (60: a long
-FAST chunk) and reports no chunk: the latency is that of the longest sequence the checkpoint allows.
+``pi0_fast`` layout under ``--out`` (once, about 6 GB, in a child process whose peak memory is reported;
+reused afterwards), with the stand-in PaliGemma text tokenizer of the real size and the real FAST+ files
+from ``../shared/data/fast_plus``. Each device is then measured in a fresh child process: ``load_s``
+(``load_pi0_fast``, the loader ``policy_node`` uses, until ready), ``peak_memory_gb`` (the child's peak
+resident memory, which also counts the file pages safetensors maps while loading),
+``peak_anonymous_memory_gb`` (the part a machine must hold without swap) and, on CUDA, the allocator's
+peak; then ``--warmup`` untimed chunks and ``--chunks`` timed ones, split into stages (preprocess,
+prefill, decode, detokenize). Random weights never write the end marker, so every chunk decodes the
+bound of ``--tokens`` action tokens (written into the checkpoint's ``max_decoding_steps`` each run) and
+reports no chunk: the latency is that of a chunk of ``--tokens`` tokens, and ``decode_ms_per_token``
+gives any other length (a long FAST chunk is about 60).
+
+The defaults (2 timed chunks, no warm-up, 20 tokens) keep the CPU run under 25 minutes here: on a CPU
+without AVX512-BF16 or AMX, bfloat16 matrix products are emulated and one 3 B prefill of ~560 positions
+takes minutes, against which one-time start-up costs are negligible. On CUDA ask for more
+(``--chunks 20 --warmup 2 --tokens 60``).
 
     python benchmarks/pretrained.py --json out/pretrained.json           # cpu, and cuda when present
-    python benchmarks/pretrained.py --size tiny --chunks 2                # plumbing check, seconds
+    python benchmarks/pretrained.py --size tiny --chunks 5 --warmup 1     # plumbing check, seconds
 
-On CPU the network runs in bfloat16 (``--cpu-dtype``): in float32 a 3 B model needs 12 GB.
+On CPU the network runs in the file's precision, bfloat16, as ``policy_node`` runs it (``--cpu-dtype
+float32`` would need 12 GB for the weights alone).
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -50,8 +61,9 @@ INSTRUCTION = "pick up the red cube and put it in the bowl"
 FORCED_AND_END = 4  # "Action", ":", "▁" and the end marker count against max_decoding_steps
 
 
-def write_random_checkpoint(directory: Path, size: ModelSize, tokens: int) -> None:
-    """The network built without initialisation in bf16, then filled with N(0, 0.02) one tensor at a time."""
+def write_random_checkpoint(directory: Path, size: ModelSize) -> None:
+    """The network built without initialisation in bf16 and filled with N(0, 0.02) in place, one tensor at a
+    time; safetensors writes from the tensors' memory, so the peak is one network (6 GB at full size)."""
     config = paligemma_config(size, PALIGEMMA_VOCAB_SIZE, PALIGEMMA_VOCAB_SIZE, 0, 2, 1)
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.bfloat16)
@@ -64,7 +76,7 @@ def write_random_checkpoint(directory: Path, size: ModelSize, tokens: int) -> No
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for parameter in model.parameters():
-            parameter.copy_(torch.randn(parameter.shape, generator=generator, dtype=torch.float32) * 0.02)
+            parameter.normal_(0.0, 0.02, generator=generator)
     rng = np.random.default_rng(0)
     dim = len(JOINTS)
     stats = {
@@ -80,11 +92,10 @@ def write_random_checkpoint(directory: Path, size: ModelSize, tokens: int) -> No
         stats=stats,
         chunk_size=10,
         n_action_steps=10,
-        max_decoding_steps=tokens + FORCED_AND_END,
     )
     staging = directory.with_name(directory.name + ".writing")
     write_checkpoint(staging, model, spec)
-    (staging / "tokenizer").mkdir()  # where newer LeRobot saves it, searched first by the loader
+    (staging / "tokenizer").mkdir(exist_ok=True)  # where newer LeRobot saves it, searched first by the loader
     stand_in_tokenizer([INSTRUCTION]).save(str(staging / "tokenizer" / "tokenizer.json"))
     embodiment = {
         "state": list(JOINTS),
@@ -98,19 +109,59 @@ def write_random_checkpoint(directory: Path, size: ModelSize, tokens: int) -> No
     staging.rename(directory)
 
 
-def measure(directory: Path, device: str, dtype: str, chunks: int) -> dict:
-    """Run in a child process: load, warm up once, time ``chunks`` chunks."""
+class AnonymousMemoryPeak:
+    """Highest anonymous resident memory (``RssAnon``) seen while running, sampled every 50 ms.
+
+    ``ru_maxrss`` also counts the file pages safetensors maps while loading; those are the page cache and
+    are dropped under pressure, never swapped. What a machine must hold without swap is the anonymous part.
+    """
+
+    def __init__(self) -> None:
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def current_kb() -> int:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+        return 0
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak_kb = max(self.peak_kb, self.current_kb())
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return max(self.peak_kb, self.current_kb()) / 2**20
+
+
+def set_decode_bound(directory: Path, tokens: int) -> None:
+    """The checkpoint's ``max_decoding_steps`` (config.json, a few bytes) bounds each chunk to ``tokens``."""
+    path = directory / "config.json"
+    config = json.loads(path.read_text())
+    config["max_decoding_steps"] = tokens + FORCED_AND_END
+    path.write_text(json.dumps(config, indent=4) + "\n")
+
+
+def measure(directory: Path, device: str, dtype: str | None, chunks: int, warmup: int, threads: int) -> dict:
+    """Run in a child process: load, ``warmup`` untimed chunks, then ``chunks`` timed chunks."""
     from fast_vla_ros.policy.pi0_fast_runtime import load_pi0_fast
     from fast_vla_ros.types import Observation
 
+    torch.set_num_threads(threads)
+    memory = AnonymousMemoryPeak()
     start = time.perf_counter()
-    # The loader policy_node uses (load_policy dispatches to it), with the CPU precision chosen here.
+    # The loader policy_node uses (load_policy dispatches to it); dtype None keeps the file's precision.
     policy = load_pi0_fast(
         directory,
         directory / "embodiment.yaml",
         fast_processor_dirs=[FAST_PLUS],
         device=device,
-        dtype=getattr(torch, dtype) if device == "cpu" else None,
+        dtype=getattr(torch, dtype) if dtype else None,
     )
     load_s = time.perf_counter() - start
     rng = np.random.default_rng(1)
@@ -121,85 +172,112 @@ def measure(directory: Path, device: str, dtype: str, chunks: int) -> dict:
         instruction=INSTRUCTION,
         stamp=0.0,
     )
-    policy.predict(observation)
+    for _ in range(warmup):
+        policy.predict(observation)
     stages: dict[str, list[float]] = {}
-    tokens = []
+    tokens, statuses = [], []
     for _ in range(chunks):
         result = policy.predict(observation)
         tokens.append(len(result.action_tokens))
+        statuses.append(result.status)
         for stage, ms in result.timing.as_ms().items():
             stages.setdefault(stage, []).append(ms)
     totals = sorted(stages["total"])
     report = {
         "load_s": load_s,
         "peak_memory_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "peak_anonymous_memory_gb": memory.stop(),
         "latency_ms_p50": statistics.median(totals),
         "latency_ms_p99": float(np.percentile(totals, 99)),
         "stages_ms_p50": {stage: statistics.median(values) for stage, values in stages.items()},
+        "decode_ms_per_token": statistics.median(stages["decode"]) / max(1, statistics.median(tokens)),
+        "latency_ms_each": stages["total"],
         "action_tokens": tokens,
+        "statuses": sorted(set(statuses)),
+        "prefix_tokens": int(policy._preprocess(observation)[1].shape[1]) + len(policy.prompt.forced_ids),
         "parameters": sum(p.numel() for p in policy.model.parameters()),
         "dtype": str(policy.dtype),
+        "threads": torch.get_num_threads(),
         "chunks": chunks,
+        "warmup_chunks": warmup,
     }
     if device.startswith("cuda"):
         report["cuda_peak_allocated_gb"] = torch.cuda.max_memory_allocated() / 2**30
     return report
 
 
+def write_in_child(directory: Path, size: str) -> dict:
+    memory = AnonymousMemoryPeak()
+    start = time.perf_counter()
+    write_random_checkpoint(directory, SIZES[size])
+    return {
+        "write_s": time.perf_counter() - start,
+        "peak_memory_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "peak_anonymous_memory_gb": memory.stop(),
+        "file_gb": (directory / "model.safetensors").stat().st_size / 2**30,
+    }
+
+
+def child(arguments: list[str]) -> dict:
+    process = subprocess.run([sys.executable, __file__, *arguments], capture_output=True, text=True, check=False)
+    if process.returncode != 0:
+        print(process.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(process.returncode)
+    return json.loads(process.stdout.strip().splitlines()[-1])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="paligemma-3b")
     parser.add_argument("--out", type=Path, help="checkpoint directory (default out/pretrained_<size>)")
-    parser.add_argument("--tokens", type=int, default=60, help="action tokens per chunk (the decode bound)")
-    parser.add_argument("--chunks", type=int, default=3)
-    parser.add_argument("--cpu-dtype", default="bfloat16", choices=["bfloat16", "float32"])
+    parser.add_argument("--tokens", type=int, default=20, help="action tokens per chunk (the decode bound)")
+    parser.add_argument("--chunks", type=int, default=2, help="timed chunks per device")
+    parser.add_argument("--warmup", type=int, default=0, help="untimed chunks before them")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (CPU)")
+    parser.add_argument(
+        "--cpu-dtype", choices=["bfloat16", "float32"], help="CPU precision (default: the file's, bfloat16)"
+    )
     parser.add_argument("--devices", default="cpu,cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     directory = args.out or REPO / "out" / f"pretrained_{args.size}"
-    if args.child:
-        print(json.dumps(measure(directory, args.child, args.cpu_dtype, args.chunks)))
+    if args.child == "write":
+        print(json.dumps(write_in_child(directory, args.size)))
         return 0
+    if args.child:
+        dtype = args.cpu_dtype if args.child == "cpu" else None
+        print(json.dumps(measure(directory, args.child, dtype, args.chunks, args.warmup, args.threads)))
+        return 0
+    results: dict = {}
+    common = ["--size", args.size, "--out", str(directory)]
     if not directory.is_dir():
-        started = time.perf_counter()
-        write_random_checkpoint(directory, SIZES[args.size], args.tokens)
-        print(f"wrote {directory} in {time.perf_counter() - started:.0f} s")
-    results = {}
+        results["written"] = child([*common, "--child", "write"])
+        print(f"wrote {directory} in {results['written']['write_s']:.0f} s")
+    set_decode_bound(directory, args.tokens)
     for device in args.devices.split(","):
-        command = [
-            sys.executable,
-            __file__,
-            "--size",
-            args.size,
-            "--out",
-            str(directory),
-            "--child",
-            device,
-            "--chunks",
-            str(args.chunks),
-            "--cpu-dtype",
-            args.cpu_dtype,
-        ]
-        child = subprocess.run(command, capture_output=True, text=True, check=False)
-        if child.returncode != 0:
-            print(child.stderr[-3000:], file=sys.stderr)
-            return child.returncode
-        results[device] = json.loads(child.stdout.strip().splitlines()[-1])
+        options = ["--chunks", str(args.chunks), "--warmup", str(args.warmup), "--threads", str(args.threads)]
+        if args.cpu_dtype:
+            options += ["--cpu-dtype", args.cpu_dtype]
+        results[device] = child([*common, "--child", device, *options])
     cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(" :\t")
     print(f"{args.size} pi0_fast checkpoint, {args.tokens} action tokens per chunk, CPU {cpu}")
     print(
-        f"{'device':8} {'load s':>8} {'peak GB':>8} {'p50 ms':>10} {'p99 ms':>10} {'prefill':>9} {'decode':>9}  params"
+        f"{'device':8} {'load s':>7} {'peak GB':>8} {'anon GB':>8} {'p50 ms':>9} {'p99 ms':>9} "
+        f"{'prefill':>9} {'decode':>9} {'ms/token':>9}  params"
     )
-    for device, r in results.items():
+    for device in args.devices.split(","):
+        r = results[device]
         stages = r["stages_ms_p50"]
         print(
-            f"{device:8} {r['load_s']:8.1f} {r['peak_memory_gb']:8.2f} {r['latency_ms_p50']:10.1f} "
-            f"{r['latency_ms_p99']:10.1f} {stages['prefill']:9.1f} {stages['decode']:9.1f}  {r['parameters']:,}"
+            f"{device:8} {r['load_s']:7.1f} {r['peak_memory_gb']:8.2f} {r['peak_anonymous_memory_gb']:8.2f} "
+            f"{r['latency_ms_p50']:9.0f} {r['latency_ms_p99']:9.0f} {stages['prefill']:9.0f} {stages['decode']:9.0f} "
+            f"{r['decode_ms_per_token']:9.0f}  {r['parameters']:,} ({r['dtype']}, {r['threads']} threads)"
         )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({**results, "cpu_model": cpu, "size": args.size}, indent=2) + "\n")
+        document = {**results, "cpu_model": cpu, "size": args.size, "tokens_per_chunk": args.tokens}
+        args.json.write_text(json.dumps(document, indent=2) + "\n")
     return 0
 
 

@@ -306,21 +306,16 @@ def read_checkpoint(directory: str | Path) -> LeRobotCheckpoint:
 
 
 def find_text_tokenizer(checkpoint: Path, extra: Sequence[str | Path] = ()) -> Path:
-    """``tokenizer.json`` of the PaliGemma text tokenizer: the checkpoint's own first, then ``extra``."""
+    """The PaliGemma text tokenizer, ``tokenizer.json`` or else SentencePiece's ``tokenizer.model`` in the same
+    directory: the checkpoint's own directories first, then ``extra``."""
     candidates = [checkpoint / "tokenizer", checkpoint, *(Path(d) for d in extra)]
     for candidate in candidates:
-        if (candidate / TEXT_TOKENIZER_FILE).is_file():
-            return candidate / TEXT_TOKENIZER_FILE
-    sentencepiece = [c for c in candidates if (c / SENTENCEPIECE_FILE).is_file()]
-    hint = (
-        f" ({sentencepiece[0] / SENTENCEPIECE_FILE} is SentencePiece; this runtime reads the tokenizer.json that "
-        "google/paligemma-3b-pt-224 ships beside it)"
-        if sentencepiece
-        else ""
-    )
+        for name in (TEXT_TOKENIZER_FILE, SENTENCEPIECE_FILE):
+            if (candidate / name).is_file():
+                return candidate / name
     raise CheckpointError(
-        f"no PaliGemma text tokenizer ({TEXT_TOKENIZER_FILE} of google/paligemma-3b-pt-224) in "
-        f"{[str(c) for c in candidates]}{hint}; put it beside the checkpoint or name its directory (text_tokenizer_dir)"
+        f"no PaliGemma text tokenizer ({TEXT_TOKENIZER_FILE} or {SENTENCEPIECE_FILE} of google/paligemma-3b-pt-224) "
+        f"in {[str(c) for c in candidates]}; put it beside the checkpoint or name its directory (text_tokenizer_dir)"
     )
 
 

@@ -45,6 +45,7 @@ LM_HEAD = "lm_head.weight"
 VISION_LEVEL = ("vision_tower.vision_model.", "vision_tower.")
 GEMMA_HEAD_DIM = 256
 SIGLIP_HEAD_DIM = 72
+FILE_DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32}
 
 
 def canonical(name: str) -> str:
@@ -96,6 +97,15 @@ def network_keys(path: Path, prefix: str) -> tuple[dict[str, str], list[str]]:
 
 def _shape(handle, key: str) -> list[int]:
     return list(handle.get_slice(key).get_shape())
+
+
+def stored_dtype(path: Path, prefix: str) -> torch.dtype:
+    """The precision the file stores its embedding in (bfloat16 for published checkpoints), float32 if unusual."""
+    mapping, _ = network_keys(path, prefix)
+    if LM_HEAD not in mapping:
+        return torch.float32  # load_network names the missing tensor
+    with _open(path) as handle:
+        return FILE_DTYPES.get(handle.get_slice(mapping[LM_HEAD]).get_dtype(), torch.float32)
 
 
 def infer_config(path: Path, mapping: dict[str, str]) -> PaliGemmaConfig:

@@ -16,7 +16,8 @@ Where we differ from LeRobot, on purpose:
   attended, and drops the rest, as it did.
 - Legacy ``pi0fast`` turned the generated ids into text and back before decoding them; we decode the ids
   the model chose.
-- On CUDA the whole network runs in bfloat16 (LeRobot keeps the vision tower and norms in float32).
+- On CUDA the whole network runs in bfloat16 (LeRobot keeps the vision tower and norms in float32); on
+  CPU in the precision the file stores (bfloat16 for published checkpoints), unless ``dtype`` says otherwise.
 """
 
 from __future__ import annotations
@@ -37,16 +38,18 @@ from fast_vla_ros.policy.embodiment import Embodiment, EmbodimentError
 from fast_vla_ros.policy.errors import CheckpointError, ObservationError
 from fast_vla_ros.policy.lerobot_checkpoint import (
     IMAGE_PREFIX,
+    SENTENCEPIECE_FILE,
     LeRobotCheckpoint,
     find_fast_processor,
     find_text_tokenizer,
     read_checkpoint,
 )
-from fast_vla_ros.policy.lerobot_weights import load_network
+from fast_vla_ros.policy.lerobot_weights import load_network, stored_dtype
 from fast_vla_ros.policy.model import image_size, image_tokens_per_camera
 from fast_vla_ros.policy.pi0_fast_images import to_siglip_pixels
 from fast_vla_ros.policy.pi0_fast_prompt import PI0_FAST, Pi0FastPrompt, single_id
 from fast_vla_ros.policy.runtime import PolicyResult, StageTimes, select_device
+from fast_vla_ros.policy.sentencepiece_tokenizer import load_sentencepiece
 from fast_vla_ros.policy.vocabulary import PromptVocabulary
 from fast_vla_ros.tokenizers.base import DecodeStatus
 from fast_vla_ros.tokenizers.fast import FastTokenizer
@@ -248,10 +251,13 @@ class Pi0FastPolicy:
 
 def load_vocabulary(checkpoint: LeRobotCheckpoint, tokenizer_file: Path, fast: FastTokenizer) -> PromptVocabulary:
     """The PaliGemma text tokenizer with the checkpoint's action-token mapping (``vocab_size - 1 - skip - t``)."""
-    try:
-        tokenizer = Tokenizer.from_file(str(tokenizer_file))
-    except Exception as error:  # tokenizers raises a bare Exception for malformed files
-        raise CheckpointError(f"{tokenizer_file}: not a Hugging Face tokenizers file ({error})") from error
+    if tokenizer_file.name == SENTENCEPIECE_FILE:
+        tokenizer = load_sentencepiece(tokenizer_file)
+    else:
+        try:
+            tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        except Exception as error:  # tokenizers raises a bare Exception for malformed files
+            raise CheckpointError(f"{tokenizer_file}: not a Hugging Face tokenizers file ({error})") from error
     # LeRobot and openpi count the base vocabulary (257 152 for PaliGemma), not the added <image>.
     size = tokenizer.get_vocab_size(with_added_tokens=False)
     try:
@@ -293,7 +299,12 @@ def load_pi0_fast(
         raise CheckpointError(f"{fast_dir}: cannot load the FAST processor ({error})") from error
     vocab = load_vocabulary(checkpoint, find_text_tokenizer(directory, text_tokenizer_dirs), fast)
     target_device, default_dtype = select_device(device)
-    model = load_network(checkpoint.weights, checkpoint.weights_prefix, dtype or default_dtype)
+    if dtype is None and target_device.type == "cpu":
+        # The file's own precision: bfloat16 for published checkpoints, 6 GB where float32 would take 12 GB,
+        # so a 24 GB machine holds the 3 B network without swapping.
+        dtype = stored_dtype(checkpoint.weights, checkpoint.weights_prefix)
+    dtype = dtype or default_dtype
+    model = load_network(checkpoint.weights, checkpoint.weights_prefix, dtype)
     rows = model.config.text_config.vocab_size
     if rows != vocab.vocab_size or model.config.image_token_id != vocab.image_id:
         raise CheckpointError(
@@ -301,6 +312,4 @@ def load_pi0_fast(
             f"(image placeholder {model.config.image_token_id}) "
             f"but the text tokenizer has {vocab.vocab_size} ids (<image> {vocab.image_id})"
         )
-    return Pi0FastPolicy(
-        model, vocab, fast, checkpoint, embodiment, target_device, dtype or default_dtype, temperature, seed
-    )
+    return Pi0FastPolicy(model, vocab, fast, checkpoint, embodiment, target_device, dtype, temperature, seed)

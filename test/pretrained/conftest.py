@@ -145,7 +145,7 @@ def model(tmp_path_factory, text_tokenizer_dir) -> PaliGemmaForConditionalGenera
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-2)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        for _ in range(80):
+        for _ in range(160):
             optimizer.zero_grad()
             loss = 0.0
             for ids, types, pixels, first in examples:

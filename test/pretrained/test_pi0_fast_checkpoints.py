@@ -31,6 +31,7 @@ def test_real_size_vocabulary_maps_action_tokens_as_paligemma() -> None:
     vocab = PromptVocabulary(stand_in_tokenizer(), PALIGEMMA_VOCAB_SIZE, 2048, 128)
     assert vocab.actions.to_vocab([0, 1, 2047]) == [257023, 257022, 254976]
     assert (vocab.bos_id, vocab.eos_id, vocab.pad_id, vocab.image_id) == (2, 1, 0, 257152)
+    assert vocab.end_of_action_id == 235371  # "|", below the action ids as in PaliGemma
     assert vocab.actions.from_vocab(vocab.actions.to_vocab(range(2048))) == list(range(2048))
 
 

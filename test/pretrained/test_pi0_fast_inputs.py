@@ -9,7 +9,7 @@ import pytest
 
 from fast_vla_ros.policy.embodiment import Embodiment, EmbodimentError
 from fast_vla_ros.policy.errors import ObservationError
-from fast_vla_ros.policy.paligemma_stand_in import stand_in_tokenizer
+from fast_vla_ros.policy.paligemma_stand_in import PALIGEMMA_VOCAB_SIZE, stand_in_tokenizer
 from fast_vla_ros.policy.pi0_fast_images import resize_with_pad
 from fast_vla_ros.policy.pi0_fast_prompt import LEGACY_PI0FAST, PI0_FAST, Pi0FastPrompt, state_bins
 from fast_vla_ros.policy.pi0_fast_runtime import load_pi0_fast
@@ -22,29 +22,30 @@ STATE = np.array([-1.0, 0.0, 0.5, 1.2])
 
 
 def vocabulary(end_of_action: str) -> PromptVocabulary:
-    tokenizer = stand_in_tokenizer(["pick up the cube", "Pick up the Cube"], 4096)
-    return PromptVocabulary(tokenizer, 4096, 2048, 128, end_of_action)
+    tokenizer = stand_in_tokenizer(["pick up the cube", "Pick up the Cube"])
+    return PromptVocabulary(tokenizer, PALIGEMMA_VOCAB_SIZE, 2048, 128, end_of_action)
 
 
-def pieces_to_ids(vocab: PromptVocabulary, pieces: list[str]) -> list[int]:
-    return [vocab.tokenizer.token_to_id(piece) for piece in pieces]
-
-
-def test_pi0_fast_prompt_ids() -> None:
+def test_pi0_fast_prompt_ids_are_paligemmas() -> None:
+    """The ids a pi0-FAST runtime's test publishes for this prompt, with LeRobot's second <bos> after it."""
     vocab = vocabulary("|")
     prompt = Pi0FastPrompt(vocab, PI0_FAST, max_text_tokens=200)
-    pieces = ["<bos>", "Task", ":", "▁Pick", "▁up", "▁the", "▁Cube", ",", "▁State", ":"]
-    pieces += ["▁0", "▁128", "▁192", "▁255", ";", "\n", "<bos>"]
-    assert prompt.prefix_ids(INSTRUCTION, STATE, image_tokens=3) == [4096] * 3 + pieces_to_ids(vocab, pieces)
-    assert prompt.forced_ids == pieces_to_ids(vocab, ["Action", ":", "▁"])
+    # <bos> Task : ▁pick ▁up ▁cube , ▁State : ▁ 1 2 8 ▁ 2 5 5 ▁ 0 ; \n
+    published = [2, 7071, 235292, 4788, 908, 28660, 235269, 3040, 235292, 235248, 235274, 235284, 235321, 235248]
+    published += [235284, 235308, 235308, 235248, 235276, 235289, 108]
+    state = np.array([0.0, 0.999, -1.0])  # bins 128, 255, 0
+    assert prompt.prefix_ids("pick_up_cube", state, image_tokens=2) == [257152] * 2 + published + [2]
+    assert prompt.forced_ids == [4022, 235292, 235248]  # Action : ▁
+    assert vocab.end_of_action_id == 235371
 
 
 def test_legacy_pi0fast_prompt_ids() -> None:
     vocab = vocabulary("<eos>")
     prompt = Pi0FastPrompt(vocab, LEGACY_PI0FAST, max_text_tokens=None)
-    pieces = ["<bos>", "Task", ":", "▁pick", "▁up", "▁the", "▁cube", ",", "▁State", ":"]
-    pieces += ["▁-1", "▁127", "▁191", "▁255", ";", "\n"]
-    assert prompt.prefix_ids(INSTRUCTION, STATE, image_tokens=2) == [4096] * 2 + pieces_to_ids(vocab, pieces)
+    # <bos> Task : ▁pick ▁up ▁the ▁cube , ▁State : ▁- 1 ▁ 1 2 7 ▁ 1 9 1 ▁ 2 5 5 ; \n
+    expected = [2, 7071, 235292, 4788, 908, 573, 28660, 235269, 3040, 235292, 728, 235274, 235248, 235274, 235284]
+    expected += [235324, 235248, 235274, 235315, 235274, 235248, 235284, 235308, 235308, 235289, 108]
+    assert prompt.prefix_ids(INSTRUCTION, STATE, image_tokens=2) == [257152] * 2 + expected
     assert vocab.end_of_action_id == 1
 
 
