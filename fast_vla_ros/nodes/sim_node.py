@@ -203,12 +203,14 @@ class SimNode(Node):
         targets = self._follower.target(self._now(), self._sim.joint_targets())
         self._sim.set_joint_targets(targets)
         if self._clock_publisher is not None:
-            self._sim.advance(self._step_s)
+            start = self._now()
             self._steps += 1
-            self._clock_publisher.publish(ClockMsg(clock=seconds_to_stamp(self._now())))
+            now = self._now()
+            self._advance_with_frames(start, now)
+            self._clock_publisher.publish(ClockMsg(clock=seconds_to_stamp(now)))
         else:
-            self._sim.advance(elapsed)
-        now = self._now()
+            now = self._now()
+            self._advance_with_frames(now - elapsed, now)
         msg = JointState(
             name=list(self._sim.joint_names),
             position=self._sim.joint_positions().tolist(),
@@ -216,11 +218,25 @@ class SimNode(Node):
         )
         msg.header.stamp = seconds_to_stamp(now)
         self._joint_states.publish(msg)
-        if now >= self._next_frame:
+
+    def _advance_with_frames(self, start: float, end: float) -> None:
+        """Simulate from ``start`` to ``end``, stopping at every frame instant in between to render.
+
+        A camera keeps its cadence while the process is descheduled: after a late step, the frames whose
+        instants it covered are rendered at those instants (stamped with them, so they arrive late, not
+        never). Rendering only at step times instead dropped a frame at every stall longer than half a
+        camera period, which a loaded 2-core machine causes often (docs/data.md, recording health).
+        """
+        if self._next_frame < start - self._frame_period:  # the first frame, or a stall beyond MAX_CATCH_UP_S
+            self._next_frame = start
+        reached = start
+        while self._next_frame <= end:
+            instant = max(self._next_frame, reached)
+            self._sim.advance(instant - reached)
+            reached = instant
+            self._publish_frames(instant)
             self._next_frame += self._frame_period
-            if self._next_frame <= now:  # the first frame, or after a stall: no frames rendered to catch up
-                self._next_frame = now + self._frame_period
-            self._publish_frames(now)
+        self._sim.advance(end - reached)
 
     def _publish_frames(self, now: float) -> None:
         stamp = seconds_to_stamp(now)
