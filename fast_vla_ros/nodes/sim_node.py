@@ -51,6 +51,7 @@ from fast_vla_ros.nodes.conversions import (
 )
 from fast_vla_ros.nodes.node_main import run_node
 from fast_vla_ros.nodes.reset_hold import ResetHold
+from fast_vla_ros.sim.camera_cadence import CameraCadence
 from fast_vla_ros.sim.simulator import ArmSimulator
 from fast_vla_ros.sim.tasks import TASK_FAMILIES
 
@@ -100,7 +101,7 @@ class SimNode(Node):
         self._clock_publisher = self.create_publisher(ClockMsg, "/clock", 10) if publish_clock else None
         self._steps = 0  # of simulated time published on /clock: it starts at 0, as Gazebo's and Isaac's do
         self._step_s = 1.0 / step_rate
-        self._frame_period, self._next_frame = 1.0 / camera_rate, -np.inf
+        self._cadence = CameraCadence(1.0 / camera_rate)
         self._success = self.create_publisher(Bool, "~/success", 10)
         self._instructions = [self.create_publisher(String, "~/instruction", LATCHED)]
         if forward_instruction:
@@ -220,22 +221,13 @@ class SimNode(Node):
         self._joint_states.publish(msg)
 
     def _advance_with_frames(self, start: float, end: float) -> None:
-        """Simulate from ``start`` to ``end``, stopping at every frame instant in between to render.
-
-        A camera keeps its cadence while the process is descheduled: after a late step, the frames whose
-        instants it covered are rendered at those instants (stamped with them, so they arrive late, not
-        never). Rendering only at step times instead dropped a frame at every stall longer than half a
-        camera period, which a loaded 2-core machine causes often (docs/data.md, recording health).
-        """
-        if self._next_frame < start - self._frame_period:  # the first frame, or a stall beyond MAX_CATCH_UP_S
-            self._next_frame = start
+        """Simulate from ``start`` to ``end``, stopping at each frame instant in between to render
+        (``CameraCadence``: frames keep their cadence when a step comes late)."""
         reached = start
-        while self._next_frame <= end:
-            instant = max(self._next_frame, reached)
+        for instant in self._cadence.instants(start, end):
             self._sim.advance(instant - reached)
             reached = instant
             self._publish_frames(instant)
-            self._next_frame += self._frame_period
         self._sim.advance(end - reached)
 
     def _publish_frames(self, now: float) -> None:

@@ -283,7 +283,11 @@ def test_a_recorder_killed_mid_episode_leaves_a_readable_data_set_that_the_next_
     child.wait(timeout=10)
     dataset = EpisodeDataset(output)
     assert [e.instruction for e in dataset.episodes] == ["touch the red cube"]
-    assert dataset.num_frames == dataset.episodes[0].length and len(dataset.compressed_frames(0, "scene")) > 0
+    length = dataset.episodes[0].length
+    assert dataset.num_frames == length and len(dataset.compressed_frames(0, "scene")) == length  # MP4 decoded
+    assert sorted(str(p.relative_to(output)) for p in output.rglob("*.mp4")) == [
+        f"videos/observation.images.{camera}/chunk-000/file-000.mp4" for camera in CAMERAS
+    ]
     assert not list(output.rglob("*.tmp"))
     # a new recorder on the same directory continues the data set
     spawn_python(
