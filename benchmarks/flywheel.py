@@ -50,9 +50,9 @@ FPS = 50
 TASK = "push_away"
 RECORD_SEED = 920_000  # the teleop's seeds count up from here (failed attempts take the next)
 EVAL_SEED = 940_000  # held-out seeds: far above any seed the recording can reach
-# The recipe (benchmarks' defaults): see the report in docs/data.md for how it was chosen.
+# The recipe, measured once (docs/data.md); not tuned further: one offline try was cut short by the deadline.
 EPISODES = 30
-STEPS = 1200
+STEPS = 800
 LEARNING_RATE = 3e-4
 BATCH_SIZE = 32
 FINETUNE_FLOOR_MIN = 30.0
@@ -256,8 +256,8 @@ def main() -> int:
     parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE)
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     parser.add_argument("--eval-episodes", type=int, default=50, help="held-out seeds scored (default 50)")
-    parser.add_argument("--ros-episodes", type=int, default=10, help="of them, through the ROS nodes (default 10)")
-    parser.add_argument("--ros-timeout", type=float, default=12.0, help="s of wall time per ROS episode")
+    parser.add_argument("--ros-episodes", type=int, default=6, help="of them, through the ROS nodes (default 6)")
+    parser.add_argument("--ros-timeout", type=float, default=15.0, help="s of wall time per ROS episode (default 15)")
     parser.add_argument("--record-only", action="store_true", help="recording health only (no fine-tuning)")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--check", action="store_true", help="exit 1 if a floor is missed")
