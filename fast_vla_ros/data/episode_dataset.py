@@ -1,8 +1,11 @@
 """Reads an episode data set written by ``EpisodeWriter`` (LeRobot v3 layout).
 
 Joint states, actions and timestamps of every frame are small and loaded at once into numpy arrays;
-camera frames stay compressed on disk and are read one episode (one parquet row group) at a time, with
-recent episodes cached, so sampling frames among the cached episodes costs one JPEG decode each.
+camera frames stay compressed on disk and are read one episode at a time, with recent episodes cached.
+An episode's MP4 is decoded once, whole (about 1 ms a frame), and its frames kept as JPEG (quality 95):
+raw frames of the 64 episodes training interleaves would take gigabytes, and sampling frames among the
+cached episodes then costs one JPEG decode each, as it did when data sets stored JPEGs (which are still
+read, from the parquet rows).
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from fast_vla_ros.data import lerobot_layout as layout
-from fast_vla_ros.data.frame_codec import decode_frame
+from fast_vla_ros.data.frame_codec import decode_frame, encode_frame
+from fast_vla_ros.data.video_codec import decode_video
 
 EPISODE_CACHE = 4  # default number of episodes whose compressed frames stay in memory
+CACHE_JPEG_QUALITY = 95
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class EpisodeInfo:
     start: int  # global frame index of frame 0 (rows start:start+length of the frame arrays)
     data_file: Path
     row_group: int
+    videos: dict[str, Path]  # camera -> MP4 (empty for data sets that store images in the parquet rows)
     metadata: dict  # the extra columns of meta/episodes (family, seed, success for simulator demos)
 
 
@@ -92,6 +98,12 @@ class EpisodeDataset:
 
     def _read_row_group_uncached(self, episode: int, camera: str) -> list[bytes]:
         info = self.episodes[episode]
+        if info.videos:
+            video = info.videos[camera]
+            frames = decode_video(video)
+            if len(frames) != info.length:
+                raise ValueError(f"{video} holds {len(frames)} frames, episode {episode} has {info.length} rows")
+            return [encode_frame(frame, "jpeg", CACHE_JPEG_QUALITY) for frame in frames]
         table = pq.ParquetFile(info.data_file).read_row_group(info.row_group, columns=[layout.image_feature(camera)])
         return [cell["bytes"] for cell in table.column(0).to_pylist()]
 
@@ -103,6 +115,8 @@ class _RootContents:
         self.root = root
         self.info = layout.read_info(root)
         fps, joint_names, cameras, _ = layout.signature(self.info)
+        self.cameras = cameras
+        self.stores_video = layout.stores_video(self.info)
         self.signature: tuple[int, tuple[str, ...], tuple[str, ...]] = (fps, joint_names, cameras)
         self.episodes = self._read_episodes()
         names = [*layout.VECTOR_FEATURES, "timestamp"]
@@ -136,9 +150,8 @@ class _RootContents:
                     start=row["dataset_from_index"],
                     data_file=path,
                     row_group=row_group,
-                    metadata={
-                        k: v for k, v in row.items() if k not in layout.EPISODE_LOCATION_COLUMNS and v is not None
-                    },
+                    videos={c: layout.video_file(self.root, row, c) for c in self.cameras} if self.stores_video else {},
+                    metadata={k: v for k, v in row.items() if not layout.is_location_column(k) and v is not None},
                 )
             )
         return episodes

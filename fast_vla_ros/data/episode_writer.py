@@ -1,9 +1,10 @@
 """Writes episodes into a LeRobot v3 data set (layout in ``lerobot_layout``), each committed on its own.
 
-Every episode goes to a data file of its own, written under a temporary name and renamed into place; the
-metadata that lists it (``meta/episodes``) is then replaced the same way, and that replacement is the
-commit. A process killed at any instant leaves every committed episode readable and the episode being
-written absent (at worst an unlisted data file, which readers never open and ``append`` removes). The
+Every episode goes to a data file and, per camera, an MP4 of its own, each written under a temporary name
+and renamed into place; the metadata that lists them (``meta/episodes``) is then replaced the same way,
+and that replacement is the commit. A process killed at any instant leaves every committed episode
+readable and the episode being written absent (at worst unlisted files, which readers never open and
+``append`` removes). The
 totals in ``info.json`` and ``stats.json`` follow the commit and are recomputed when a data set is opened
 for appending, so a crash between the two costs nothing either.
 
@@ -15,6 +16,7 @@ be appended to without rewriting or risking what is already on disk.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +26,8 @@ import pyarrow.parquet as pq
 
 from fast_vla_ros.data import lerobot_layout as layout
 from fast_vla_ros.data.atomic_files import TEMPORARY_SUFFIX, write_atomically, write_text_atomically
+from fast_vla_ros.data.frame_codec import decode_frame
+from fast_vla_ros.data.video_codec import encode_video
 
 
 @dataclass
@@ -35,7 +39,7 @@ class RecordedEpisode:
     state: np.ndarray  # [T, D] joint positions
     velocity: np.ndarray  # [T, D] joint velocities
     action: np.ndarray  # [T, D] targets commanded right after frame t was observed
-    frames: dict[str, list[bytes]]  # camera -> T encoded images (see frame_codec)
+    frames: dict[str, list[bytes]]  # camera -> T encoded images (see frame_codec), encoded into an MP4 on writing
     metadata: dict[str, object] = field(default_factory=dict)  # extra columns of meta/episodes (family, seed, ...)
 
     def __len__(self) -> int:
@@ -69,7 +73,7 @@ class EpisodeWriter:
         self.fps, self.joint_names, self.cameras = int(fps), tuple(joint_names), tuple(cameras)
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.robot_type, self.extra_info = robot_type, extra_info or {}
-        self._schema = layout.frame_schema(self.cameras, len(self.joint_names))
+        self._schema = layout.frame_schema(len(self.joint_names))
         self._episodes: list[dict] = []
         self._tasks: dict[str, int] = {}
         self._frames = 0
@@ -99,6 +103,11 @@ class EpisodeWriter:
         chunk_index, file_index = divmod(self._next_file, layout.CHUNKS_SIZE)
         data_file = self.root / layout.DATA_PATH.format(chunk_index=chunk_index, file_index=file_index)
         table = self._frame_table(episode, index, task_index)
+        duration = length / self.fps
+        videos = {}
+        for camera in self.cameras:
+            chunk_column, file_column, from_column, to_column = layout.video_columns(camera)
+            videos.update({chunk_column: chunk_index, file_column: file_index, from_column: 0.0, to_column: duration})
         row = {
             "episode_index": index,
             "tasks": [episode.instruction],
@@ -107,18 +116,26 @@ class EpisodeWriter:
             "data/file_index": file_index,
             "dataset_from_index": self._frames,
             "dataset_to_index": self._frames + length,
+            **videos,
             "meta/episodes/chunk_index": 0,
             "meta/episodes/file_index": 0,
             **episode.metadata,
         }
+        written: list[Path] = []
         try:
+            for camera in self.cameras:
+                video = layout.video_file(self.root, row, camera)
+                written.append(video)
+                write_atomically(video, lambda path, camera=camera: self._write_video(path, episode.frames[camera]))
+            written.append(data_file)
             write_atomically(data_file, lambda path: pq.write_table(table, path))
             if len(tasks) != len(self._tasks):
                 write_atomically(self.root / layout.TASKS_PATH, lambda path: pq.write_table(_tasks_table(tasks), path))
             episodes = [*self._episodes, row]
             write_atomically(self.root / layout.EPISODES_PATH, lambda path: pq.write_table(_rows_table(episodes), path))
         except BaseException:
-            data_file.unlink(missing_ok=True)
+            for path in written:
+                path.unlink(missing_ok=True)
             raise
         self._episodes.append(row)
         self._tasks = tasks
@@ -139,15 +156,24 @@ class EpisodeWriter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _write_video(self, path: Path, frames: list[bytes]) -> None:
+        """One camera's frames of an episode as an MP4 (a row's frame, repeated while no newer one came,
+        is decoded once)."""
+        decoded: dict[int, np.ndarray] = {}
+
+        def rows() -> Iterator[np.ndarray]:
+            for data in frames:
+                if id(data) not in decoded:
+                    decoded.clear()  # rows reuse only the frame just before them
+                    decoded[id(data)] = decode_frame(data)
+                yield decoded[id(data)]
+
+        encode_video(path, rows(), self.fps, self.image_size)
+
     def _frame_table(self, episode: RecordedEpisode, index: int, task_index: int) -> pa.Table:
         length = len(episode)
         vector_type = self._schema.field(layout.ACTION).type
-        columns: dict[str, pa.Array] = {
-            layout.image_feature(c): pa.array(
-                [{"bytes": b, "path": None} for b in episode.frames[c]], type=layout.IMAGE_TYPE
-            )
-            for c in self.cameras
-        }
+        columns: dict[str, pa.Array] = {}
         for name, values in ((layout.STATE, episode.state), (layout.VELOCITY, episode.velocity)):
             columns[name] = pa.array(list(np.asarray(values, np.float32)), type=vector_type)
         columns[layout.ACTION] = pa.array(list(np.asarray(episode.action, np.float32)), type=vector_type)
@@ -176,9 +202,10 @@ class EpisodeWriter:
             "data_files_size_in_mb": layout.DATA_FILE_SIZE_MB,
             "fps": self.fps,
             "splits": {"train": f"0:{len(self._episodes)}"},
+            "video_files_size_in_mb": layout.VIDEO_FILE_SIZE_MB,
             "data_path": layout.DATA_PATH,
-            "video_path": None,
-            "features": layout.features(self.cameras, self.image_size, self.joint_names),
+            "video_path": layout.VIDEO_PATH,
+            "features": layout.features(self.cameras, self.image_size, self.joint_names, self.fps),
             "fast_vla_ros": {
                 "joint_names": list(self.joint_names),
                 "cameras": list(self.cameras),
@@ -198,18 +225,23 @@ class EpisodeWriter:
                 f"cannot append to {self.root}: its fps, joints, cameras and image size are {theirs}, this "
                 f"recording's are {ours}"
             )
+        if not layout.stores_video(info):
+            raise ValueError(f"cannot append to {self.root}: it stores camera frames as parquet images, not MP4 videos")
         self.extra_info = {**info.get("fast_vla_ros", {}), **self.extra_info}
         self._episodes = layout.read_episode_rows(self.root)
         if self._episodes:
             tasks = pq.read_table(self.root / layout.TASKS_PATH).to_pylist()
             self._tasks = {row["task"]: row["task_index"] for row in tasks}
-        listed = {layout.data_file(self.root, row) for row in self._episodes}
-        for path in sorted((self.root / "data").glob("chunk-*/*")):
-            if path not in listed and (path.suffix == ".parquet" or path.name.endswith(TEMPORARY_SUFFIX)):
+        data_files = {layout.data_file(self.root, row) for row in self._episodes}
+        videos = {layout.video_file(self.root, row, c) for row in self._episodes for c in self.cameras}
+        stray = [*(self.root / "data").glob("chunk-*/*"), *(self.root / "videos").glob("*/chunk-*/*")]
+        for path in sorted(stray):
+            listed = path in data_files or path in videos
+            if not listed and (path.suffix in (".parquet", ".mp4") or path.name.endswith(TEMPORARY_SUFFIX)):
                 path.unlink()
         for path in sorted(self.root.glob(f"meta/**/*{TEMPORARY_SUFFIX}")):
             path.unlink()
-        for path in sorted(listed):
+        for path in sorted(data_files):
             table = pq.read_table(path, columns=list(layout.VECTOR_FEATURES))
             for name in layout.VECTOR_FEATURES:
                 values = np.stack(table.column(name).to_numpy(zero_copy_only=False)) if len(table) else None

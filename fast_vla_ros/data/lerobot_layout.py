@@ -1,10 +1,11 @@
-"""The on-disk layout of an episode data set: LeRobot v3 (parquet tables + metadata JSON).
+"""The on-disk layout of an episode data set: LeRobot v3 (parquet tables, MP4 videos, metadata JSON).
 
-Shared by the writer and the reader so the two cannot drift apart. Frames are compressed images in
-the parquet rows (LeRobot's ``dtype: image`` features, struct of ``bytes`` and ``path``) rather than
-MP4 files: training samples frames at random, and decoding one JPEG is far cheaper than seeking in a
-video. Paths, file names and metadata columns follow LeRobot's ``lerobot/datasets/utils.py`` and
-``dataset_metadata.py`` of release v0.6.1 (codebase_version "v3.0"); docs/data.md has the file tree.
+Shared by the writer and the reader so the two cannot drift apart. Camera streams are MP4 files under
+``videos/`` (LeRobot's ``dtype: video`` features), one per episode and camera, located by the episode's
+``videos/<key>/...`` columns of meta/episodes; the data parquet files hold no images. Data sets written
+before that, with frames as images in the parquet rows (``dtype: image``), are still read. Paths, file
+names and metadata columns follow LeRobot's ``lerobot/datasets/utils.py`` and ``dataset_metadata.py`` of
+release v0.6.1 (codebase_version "v3.0"); docs/data.md has the file tree.
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fast_vla_ros.data import video_codec
+
 CODEBASE_VERSION = "v3.0"
 CHUNKS_SIZE = 1000  # files per chunk directory, as LeRobot
 DATA_FILE_SIZE_MB = 100  # LeRobot's limit on a data file; ours hold one episode each, far below it
 DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
+VIDEO_FILE_SIZE_MB = 500  # LeRobot's limit on a video file; ours hold one episode each
 # One file holds every episode's row (LeRobot starts a second one past 100 MB, far beyond ours).
 EPISODES_PATH = "meta/episodes/chunk-000/file-000.parquet"
 INFO_PATH = "meta/info.json"
@@ -30,8 +35,6 @@ VELOCITY = "observation.velocity"  # joint velocities, rad/s (m/s)
 ACTION = "action"  # commanded absolute joint position targets
 IMAGE_PREFIX = "observation.images."
 VECTOR_FEATURES = (STATE, VELOCITY, ACTION)
-
-IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 
 # Columns of meta/episodes that locate an episode; any other column is the episode's own metadata.
 EPISODE_LOCATION_COLUMNS = frozenset(
@@ -67,11 +70,23 @@ def image_feature(camera: str) -> str:
     return IMAGE_PREFIX + camera
 
 
-def frame_schema(cameras: tuple[str, ...], dof: int) -> pa.Schema:
+def video_columns(camera: str) -> tuple[str, str, str, str]:
+    """meta/episodes columns locating an episode's video of ``camera``: chunk, file, first and last time."""
+    key = image_feature(camera)
+    return (f"videos/{key}/chunk_index", f"videos/{key}/file_index", f"videos/{key}/from_timestamp",
+            f"videos/{key}/to_timestamp")  # fmt: skip
+
+
+def is_location_column(name: str) -> bool:
+    """Whether a meta/episodes column locates the episode's data (the rest are its own metadata)."""
+    return name in EPISODE_LOCATION_COLUMNS or name.startswith("videos/")
+
+
+def frame_schema(dof: int) -> pa.Schema:
+    """A data file's columns (camera frames are in the videos, not here)."""
     vector = pa.list_(pa.float32(), dof)
     return pa.schema(
-        [(image_feature(c), IMAGE_TYPE) for c in cameras]
-        + [(name, vector) for name in VECTOR_FEATURES]
+        [(name, vector) for name in VECTOR_FEATURES]
         + [
             ("timestamp", pa.float32()),
             ("frame_index", pa.int64()),
@@ -82,11 +97,28 @@ def frame_schema(cameras: tuple[str, ...], dof: int) -> pa.Schema:
     )
 
 
-def features(cameras: tuple[str, ...], image_size: tuple[int, int], joint_names: tuple[str, ...]) -> dict:
-    """The ``features`` block of info.json, in LeRobot's vocabulary."""
+def features(
+    cameras: tuple[str, ...], image_size: tuple[int, int], joint_names: tuple[str, ...], fps: int
+) -> dict:
+    """The ``features`` block of info.json, in LeRobot's vocabulary (cameras as ``video`` features)."""
     height, width = image_size
+    video_info = {
+        "video.height": height,
+        "video.width": width,
+        "video.codec": video_codec.CODEC,
+        "video.pix_fmt": video_codec.PIX_FMT,
+        "video.is_depth_map": False,
+        "video.fps": fps,
+        "video.channels": 3,
+        "has_audio": False,
+    }
     out: dict[str, dict] = {
-        image_feature(c): {"dtype": "image", "shape": [height, width, 3], "names": ["height", "width", "channels"]}
+        image_feature(c): {
+            "dtype": "video",
+            "shape": [height, width, 3],
+            "names": ["height", "width", "channels"],
+            "info": dict(video_info),
+        }
         for c in cameras
     }
     for name in VECTOR_FEATURES:
@@ -124,6 +156,17 @@ def read_episode_rows(root: Path) -> list[dict]:
 def data_file(root: Path, row: dict) -> Path:
     """The data file holding the episode of a meta/episodes ``row``."""
     return root / DATA_PATH.format(chunk_index=row["data/chunk_index"], file_index=row["data/file_index"])
+
+
+def video_file(root: Path, row: dict, camera: str) -> Path:
+    """The MP4 holding ``camera``'s frames of the episode of a meta/episodes ``row``."""
+    chunk, file, _, _ = video_columns(camera)
+    return root / VIDEO_PATH.format(video_key=image_feature(camera), chunk_index=row[chunk], file_index=row[file])
+
+
+def stores_video(info: dict) -> bool:
+    """Whether the data set's cameras are MP4 videos (else images in the parquet rows, as written before)."""
+    return any(f["dtype"] == "video" for name, f in info["features"].items() if name.startswith(IMAGE_PREFIX))
 
 
 def read_info(root: Path) -> dict:

@@ -51,6 +51,7 @@ from fast_vla_ros.nodes.conversions import (
 )
 from fast_vla_ros.nodes.node_main import run_node
 from fast_vla_ros.nodes.reset_hold import ResetHold
+from fast_vla_ros.sim.camera_cadence import CameraCadence
 from fast_vla_ros.sim.simulator import ArmSimulator
 from fast_vla_ros.sim.tasks import TASK_FAMILIES
 
@@ -100,7 +101,7 @@ class SimNode(Node):
         self._clock_publisher = self.create_publisher(ClockMsg, "/clock", 10) if publish_clock else None
         self._steps = 0  # of simulated time published on /clock: it starts at 0, as Gazebo's and Isaac's do
         self._step_s = 1.0 / step_rate
-        self._frame_period, self._next_frame = 1.0 / camera_rate, -np.inf
+        self._cadence = CameraCadence(1.0 / camera_rate)
         self._success = self.create_publisher(Bool, "~/success", 10)
         self._instructions = [self.create_publisher(String, "~/instruction", LATCHED)]
         if forward_instruction:
@@ -203,12 +204,14 @@ class SimNode(Node):
         targets = self._follower.target(self._now(), self._sim.joint_targets())
         self._sim.set_joint_targets(targets)
         if self._clock_publisher is not None:
-            self._sim.advance(self._step_s)
+            start = self._now()
             self._steps += 1
-            self._clock_publisher.publish(ClockMsg(clock=seconds_to_stamp(self._now())))
+            now = self._now()
+            self._advance_with_frames(start, now)
+            self._clock_publisher.publish(ClockMsg(clock=seconds_to_stamp(now)))
         else:
-            self._sim.advance(elapsed)
-        now = self._now()
+            now = self._now()
+            self._advance_with_frames(now - elapsed, now)
         msg = JointState(
             name=list(self._sim.joint_names),
             position=self._sim.joint_positions().tolist(),
@@ -216,11 +219,16 @@ class SimNode(Node):
         )
         msg.header.stamp = seconds_to_stamp(now)
         self._joint_states.publish(msg)
-        if now >= self._next_frame:
-            self._next_frame += self._frame_period
-            if self._next_frame <= now:  # the first frame, or after a stall: no frames rendered to catch up
-                self._next_frame = now + self._frame_period
-            self._publish_frames(now)
+
+    def _advance_with_frames(self, start: float, end: float) -> None:
+        """Simulate from ``start`` to ``end``, stopping at each frame instant in between to render
+        (``CameraCadence``: frames keep their cadence when a step comes late)."""
+        reached = start
+        for instant in self._cadence.instants(start, end):
+            self._sim.advance(instant - reached)
+            reached = instant
+            self._publish_frames(instant)
+        self._sim.advance(end - reached)
 
     def _publish_frames(self, now: float) -> None:
         stamp = seconds_to_stamp(now)

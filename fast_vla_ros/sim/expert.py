@@ -89,6 +89,15 @@ def waypoints(episode: TaskEpisode) -> list[Waypoint]:
             Waypoint((x, beyond, 0.02), yaw, PUSH_GRIPPER, 1.5),
             Waypoint((x, beyond, APPROACH_HEIGHT), yaw, PUSH_GRIPPER, 0.7),
         ]
+    if episode.family == "push_away":
+        yaw = _nearest(np.array([0.0, np.pi]), _nominal_yaw(t))  # fingers across the push, as for "push"
+        behind, beyond = x - 0.065, x + 0.11
+        return [
+            Waypoint((behind, y, APPROACH_HEIGHT), yaw, PUSH_GRIPPER, 1.3),
+            Waypoint((behind, y, 0.02), yaw, PUSH_GRIPPER, 0.8),
+            Waypoint((beyond, y, 0.02), yaw, PUSH_GRIPPER, 1.5),
+            Waypoint((beyond, y, APPROACH_HEIGHT), yaw, PUSH_GRIPPER, 0.7),
+        ]
     if episode.family == "pick":
         yaw = _grasp_yaw(t)
         return [

@@ -11,7 +11,7 @@ import numpy as np
 
 from fast_vla_ros.sim.expert import ScriptedExpert, UnreachablePose
 from fast_vla_ros.sim.simulator import ArmSimulator
-from fast_vla_ros.sim.tasks import TASK_FAMILIES
+from fast_vla_ros.sim.tasks import SHIPPED_FAMILIES
 
 
 def expert_action_chunks(
@@ -19,7 +19,7 @@ def expert_action_chunks(
     horizon: int = 50,
     seed: int = 0,
     stride: int = 10,
-    tasks: tuple[str, ...] = tuple(sorted(TASK_FAMILIES)),
+    tasks: tuple[str, ...] = SHIPPED_FAMILIES,
 ) -> np.ndarray:
     """``[count, horizon, 7]`` windows, ``stride`` steps apart, of plans for episodes ``seed``, ``seed + 1``,
     ... cycling over ``tasks``; deterministic by ``seed``."""

@@ -17,6 +17,7 @@ from fast_vla_ros.sim import scene
 SHAPE_NOUNS = {"cube": ("cube", "block"), "cylinder": ("cylinder", "can")}
 GRIPPER_GEOMS = ("left_finger_pad", "right_finger_pad", "palm")
 PUSH_DISTANCE = 0.10  # m along y the target must end up from where it started
+PUSH_AWAY_MARGIN = 0.03  # m kept between a push-away target's start or end and the workspace's x bounds
 LIFT_HEIGHT = 0.06  # m the target's centre must rise above its resting height
 
 
@@ -104,6 +105,36 @@ class PushFamily(TaskFamily):
         return bool(moved >= PUSH_DISTANCE and target_position[2] > 0.0)
 
 
+class PushAwayFamily(TaskFamily):
+    """The target must now lie ``PUSH_DISTANCE`` or more further from the arm's base (+x) than it started.
+
+    Not among the families the shipped default was trained on (``SHIPPED_FAMILIES``): the task variant
+    ``benchmarks/flywheel.py`` records over ROS and fine-tunes on, a motion the default never made.
+    """
+
+    name = "push_away"
+    phrasings = (
+        "push the {colour} {object} away",
+        "push the {colour} {object} forward",
+        "slide the {colour} {object} away from you",
+        "shove the {colour} {object} forward",
+    )
+
+    def sample(self, rng: np.random.Generator) -> TaskEpisode:
+        # Start near the base so the pushed object stays within reach; keep the push lane empty.
+        x_region = (scene.WORKSPACE_X[0] + PUSH_AWAY_MARGIN, scene.WORKSPACE_X[1] - PUSH_DISTANCE - PUSH_AWAY_MARGIN)
+        layout = scene.sample_layout(
+            rng,
+            (x_region, (-0.15, 0.15)),
+            clearance=lambda target, other: abs(other.y - target.y) > 0.1 or other.x < target.x - 0.1,
+        )
+        return TaskEpisode(self.name, self._phrase(rng, layout[0]), layout, direction=1)
+
+    def success(self, episode: TaskEpisode, target_position: np.ndarray, progress: EpisodeProgress) -> bool:
+        moved = target_position[0] - progress.target_start[0]
+        return bool(moved >= PUSH_DISTANCE and target_position[2] > 0.0)
+
+
 class PickFamily(TaskFamily):
     """The target must be held ``LIFT_HEIGHT`` above its resting height now (dropping it undoes success)."""
 
@@ -119,7 +150,11 @@ class PickFamily(TaskFamily):
         return bool(target_position[2] >= scene.OBJECT_HALF_HEIGHT + LIFT_HEIGHT)
 
 
-TASK_FAMILIES: dict[str, TaskFamily] = {family.name: family for family in (TouchFamily(), PushFamily(), PickFamily())}
+TASK_FAMILIES: dict[str, TaskFamily] = {
+    family.name: family for family in (TouchFamily(), PushFamily(), PickFamily(), PushAwayFamily())
+}
+# The families models/default was trained on, and the default of every command that draws "all tasks".
+SHIPPED_FAMILIES = ("pick", "push", "touch")
 
 
 def task_family(name: str) -> TaskFamily:

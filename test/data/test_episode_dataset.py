@@ -20,8 +20,13 @@ CAMERAS = ("scene", "wrist")
 SIZE = (12, 16)
 
 
+FRAME_TOLERANCE = 3  # grey levels: H.264 in yuv420p, then the reader's JPEG cache, on flat frames
+
+
 def make_episode(rng: np.random.Generator, length: int, instruction: str) -> tuple[RecordedEpisode, dict]:
-    images = {c: rng.integers(0, 256, (length, *SIZE, 3), dtype=np.uint8) for c in CAMERAS}
+    """Flat frames (video codecs keep them to a grey level or two, unlike noise) of a level of their own."""
+    levels = {c: rng.choice(np.arange(8, 248, 12), size=length) for c in CAMERAS}
+    images = {c: np.broadcast_to(levels[c][:, None, None, None], (length, *SIZE, 3)).astype(np.uint8) for c in CAMERAS}
     episode = RecordedEpisode(
         instruction=instruction,
         timestamps=np.arange(length) * 0.02,
@@ -32,6 +37,11 @@ def make_episode(rng: np.random.Generator, length: int, instruction: str) -> tup
         metadata={"family": "touch", "seed": length, "success": True},
     )
     return episode, images
+
+
+def assert_frame_close(actual: np.ndarray, expected: np.ndarray) -> None:
+    assert actual.shape == expected.shape and actual.dtype == np.uint8
+    assert np.abs(actual.astype(int) - expected).max() <= FRAME_TOLERANCE
 
 
 def write_data_set(root, episodes, fps=50):
@@ -64,22 +74,34 @@ def test_round_trip_keeps_every_array_frame_and_instruction(written):
         np.testing.assert_allclose(ds.timestamp[rows], episode.timestamps, atol=1e-6)
         for camera in CAMERAS:
             for frame in range(len(episode)):
-                np.testing.assert_array_equal(ds.image(index, frame, camera), images[camera][frame])
+                assert_frame_close(ds.image(index, frame, camera), images[camera][frame])
 
 
 def test_layout_is_lerobot_v3(written):
     root, _ = written
     info = json.loads((root / layout.INFO_PATH).read_text())
     assert info["codebase_version"] == "v3.0" and info["total_episodes"] == 2 and info["total_tasks"] == 2
-    assert info["features"]["observation.images.wrist"]["dtype"] == "image"
+    wrist = info["features"]["observation.images.wrist"]
+    assert wrist["dtype"] == "video" and wrist["shape"] == [*SIZE, 3]
+    assert wrist["info"]["video.codec"] == "h264" and wrist["info"]["video.fps"] == 50
+    assert info["video_path"] == "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
     assert info["features"]["action"]["names"] == list(JOINTS)
+    for i in range(2):
+        for camera in CAMERAS:
+            assert (root / f"videos/observation.images.{camera}/chunk-000/file-00{i}.mp4").stat().st_size > 0
     tables = [pq.read_table(root / f"data/chunk-000/file-00{i}.parquet") for i in range(2)]
+    assert not [name for name in tables[0].column_names if name.startswith("observation.images")]
     assert [t.column("index").to_pylist() for t in tables] == [list(range(7)), list(range(7, 12))]
     assert [t.column("episode_index").to_pylist()[0] for t in tables] == [0, 1]
     episodes = pq.read_table(root / layout.EPISODES_PATH).to_pylist()
     assert [(e["data/file_index"], e["dataset_from_index"], e["dataset_to_index"]) for e in episodes] == [
         (0, 0, 7),
         (1, 7, 12),
+    ]
+    video = "videos/observation.images.scene/"
+    assert [(e[video + "file_index"], e[video + "from_timestamp"], e[video + "to_timestamp"]) for e in episodes] == [
+        (0, 0.0, pytest.approx(7 / 50)),
+        (1, 0.0, pytest.approx(5 / 50)),
     ]
     # LeRobot reads meta/tasks.parquet with pandas, the task text as the index
     tasks = pandas.read_parquet(root / layout.TASKS_PATH)
@@ -156,7 +178,7 @@ def test_several_roots_read_as_one_data_set_in_order(written, tmp_path):
     for index, (episode, images) in enumerate([(extra, extra_images), *episodes]):
         rows = ds.frame_rows(index)
         np.testing.assert_array_equal(ds.action[rows], episode.action.astype(np.float32))
-        np.testing.assert_array_equal(ds.image(index, len(episode) - 1, "wrist"), images["wrist"][-1])
+        assert_frame_close(ds.image(index, len(episode) - 1, "wrist"), images["wrist"][-1])
     chunks = TrainingChunks(ds, 4)
     assert len(chunks) == 18
     np.testing.assert_array_equal(chunks.chunk(1, 6).actions[0], episodes[0][0].action[6].astype(np.float32))

@@ -138,9 +138,12 @@ def test_a_writer_killed_mid_episode_leaves_the_committed_ones_readable(tmp_path
     result = subprocess.run([sys.executable, "-c", script, str(root)], cwd=REPO_ROOT, capture_output=True, text=True)
     assert result.returncode == -signal.SIGKILL, result.stderr
     assert list(root.glob("data/chunk-000/*.tmp")), "the kill should have left half a data file behind"
+    assert list(root.glob("videos/*/chunk-000/file-001.mp4")), "and the lost episode's video, unlisted"
     dataset = EpisodeDataset(root)
     assert [e.instruction for e in dataset.episodes] == ["kept"] and dataset.num_frames == 4
+    assert dataset.image(0, 3, "scene").shape == (*SIZE, 3)  # the committed episode's video decodes
     resumed = writer(root, append=True)
     assert not list(root.rglob("*.tmp")), "append removes what the crash left"
+    assert not list(root.glob("videos/*/chunk-000/file-001.mp4"))
     assert resumed.add(episode(2, "after", seed=3)) == 1
     assert [e.instruction for e in EpisodeDataset(root).episodes] == ["kept", "after"]

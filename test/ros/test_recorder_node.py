@@ -60,7 +60,8 @@ class ArmStandIn:
     stamps on the ideal grid of each rate (so gaps are exactly the frames the test leaves out).
 
     Joint positions follow ``q(t) = SLOPE * (t - t0)``; frame ``n`` of each camera is a flat image of value
-    ``n % 256``; a command is the position ``COMMAND_OFFSET`` ahead of the joint state published with it.
+    ``4 n % 256`` (4 grey levels apart, which H.264 keeps apart); a command is the position
+    ``COMMAND_OFFSET`` ahead of the joint state published with it.
     """
 
     def __init__(self, harness) -> None:
@@ -104,7 +105,7 @@ class ArmStandIn:
 
     def _publish_frame(self, n: int) -> None:
         stamp = seconds_to_stamp(self.t0 + n / CAMERA_RATE)
-        pixels = np.full((SIZE, SIZE, 3), n % 256, dtype=np.uint8)
+        pixels = np.full((SIZE, SIZE, 3), n * 4 % 256, dtype=np.uint8)
         for camera, publisher in self.cameras.items():
             publisher.publish(rgb_to_image(pixels, stamp, camera))
 
@@ -202,8 +203,8 @@ def test_an_episode_is_resampled_by_time_with_commands_as_actions_and_the_newest
     np.testing.assert_allclose(dataset.velocity[rows], np.tile(SLOPE, (len(stamps), 1)), atol=1e-4)
     # each row shows the newest frame taken at or before it: frame numbers never go back, and skip only
     # where the test left frames out
-    shown = np.array([dataset.image(0, k, "wrist")[0, 0, 0] for k in range(episode.length)])
-    steps = np.diff(shown.astype(int)) % 256
+    shown = np.array([round(dataset.image(0, k, "wrist")[0, 0, 0] / 4) for k in range(episode.length)])
+    steps = np.diff(shown) % 64
     assert set(steps) <= {0, 1, 6} and np.sum(steps == 6) == 1
     assert child.poll() is None
 
@@ -282,7 +283,11 @@ def test_a_recorder_killed_mid_episode_leaves_a_readable_data_set_that_the_next_
     child.wait(timeout=10)
     dataset = EpisodeDataset(output)
     assert [e.instruction for e in dataset.episodes] == ["touch the red cube"]
-    assert dataset.num_frames == dataset.episodes[0].length and len(dataset.compressed_frames(0, "scene")) > 0
+    length = dataset.episodes[0].length
+    assert dataset.num_frames == length and len(dataset.compressed_frames(0, "scene")) == length  # MP4 decoded
+    assert sorted(str(p.relative_to(output)) for p in output.rglob("*.mp4")) == [
+        f"videos/observation.images.{camera}/chunk-000/file-000.mp4" for camera in CAMERAS
+    ]
     assert not list(output.rglob("*.tmp"))
     # a new recorder on the same directory continues the data set
     spawn_python(
