@@ -21,7 +21,7 @@ frames (stamp gaps and arrival delays), the camera rate received, the wall time.
 Floors (``--check``): no row lost, no dropped frame, success after >= 3 x success before and >= 0.6
 (the 50-seed evaluator numbers), fine-tuning <= 30 minutes.
 
-    flock /work/notes/bench.lock python benchmarks/flywheel.py --json out/flywheel.json --check
+    python benchmarks/flywheel.py --json out/flywheel.json --check
 """
 
 from __future__ import annotations

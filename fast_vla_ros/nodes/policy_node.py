@@ -295,7 +295,7 @@ class PolicyNode(Node):
             )
         if abs(estimate - self._reported_offset) > CLOCK_OFFSET_REPORTED_S:
             self._reported_offset = estimate
-            self.get_logger().warn(
+            self.get_logger().warning(
                 f"the joint states' stamps lie {estimate:+.3f} s from this host's clock (transport delay included): "
                 "the hosts' clocks differ. Chunks carry the robot's stamps, so the executor is unaffected; "
                 "synchronise the clocks anyway (chrony, PTP)"
@@ -330,7 +330,7 @@ class PolicyNode(Node):
             # A word the policy never saw reaches the model as <unk>: say so rather than act on half the task.
             self._unknown_words = self._policy.vocab.unknown_words(text)
             if self._unknown_words:
-                self.get_logger().warn(
+                self.get_logger().warning(
                     f"words unknown to the policy (it sees <unk>): {printable(', '.join(self._unknown_words))}; "
                     "fine-tuning on demonstrations that use them adds them (docs/data.md)"
                 )
@@ -372,7 +372,7 @@ class PolicyNode(Node):
         with self._status_lock:
             changed = (state, message) != (self._status.state, self._status.message)
             if changed and state in (PolicyStatus.STATE_INPUT_ERROR, PolicyStatus.STATE_DECODE_ERROR):
-                self.get_logger().warn(printable(message, limit=1000))
+                self.get_logger().warning(printable(message, limit=1000))
             elif changed and state == PolicyStatus.STATE_WAITING_FOR_INPUTS:
                 self.get_logger().info(message)
             self._status.state, self._status.message = state, message

@@ -113,7 +113,7 @@ class RecorderNode(Node):
         count = self._rejected.get(what, 0) + 1
         self._rejected[what] = count
         if count == 1:
-            self.get_logger().warn(f"{what} refused (logged once, counted in ~/status): {error}")
+            self.get_logger().warning(f"{what} refused (logged once, counted in ~/status): {error}")
 
     def _on_joint_state(self, msg: JointState) -> None:
         arrival = self._now()
@@ -154,7 +154,7 @@ class RecorderNode(Node):
             number = self._recorder.start(self._now())
         except RecordingError as error:
             response.success, response.message = False, str(error)
-            self.get_logger().warn(f"start_episode refused: {error}")
+            self.get_logger().warning(f"start_episode refused: {error}")
             return response
         response.success = True
         response.message = f"episode {number}: \"{printable(self._recorder.instruction)}\""

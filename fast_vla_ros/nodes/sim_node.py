@@ -171,7 +171,7 @@ class SimNode(Node):
             self._sim.set_joint_targets(np.asarray(msg.data, dtype=np.float64))
             self._follower.clear()
         except ValueError as error:
-            self.get_logger().warn(f"forward command ignored: {error}")
+            self.get_logger().warning(f"forward command ignored: {error}")
 
     def _on_joint_command(self, msg: JointState) -> None:
         if not self._accepts_commands():
@@ -180,7 +180,7 @@ class SimNode(Node):
             self._sim.set_joint_targets(joint_positions(msg, self._sim.joint_names))
             self._follower.clear()
         except (InvalidInput, ValueError) as error:
-            self.get_logger().warn(f"joint command ignored: {error}")
+            self.get_logger().warning(f"joint command ignored: {error}")
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
         if not self._accepts_commands():
@@ -195,7 +195,7 @@ class SimNode(Node):
                 self._sim.joint_positions(),
             )
         except ValueError as error:
-            self.get_logger().warn(f"joint trajectory rejected: {error}")
+            self.get_logger().warning(f"joint trajectory rejected: {error}")
 
     def _on_step(self) -> None:
         now_monotonic = time.monotonic()
